@@ -1,0 +1,192 @@
+"""Classification: what each thread is doing, from its stack and its own source line."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from threaddoc import sourcecode
+from threaddoc.model import Frame, Local, Snapshot, Thread
+
+from .kinds import Activity, WaitKind
+from .rules import CALL_RULES, FRAME_RULES, CallRule, FrameRule
+
+__all__ = ["Activity", "WaitKind", "WaitState", "classify", "classify_all"]
+
+
+@dataclass(frozen=True)
+class WaitState:
+    """What one thread waits for.
+
+    `site` indexes the frame where the program itself waits (its own code where
+    there is one); `api` the library frame a rule matched; `subject` the object
+    waited on, by identity; `expression` its source text at the site.
+    """
+
+    kind: WaitKind
+    summary: str
+    site: int | None = None
+    api: int | None = None
+    subject: Local | None = None
+    expression: str | None = None
+    has_timeout: bool | None = None
+
+    @property
+    def activity(self) -> Activity:
+        return self.kind.activity
+
+
+def classify_all(snapshot: Snapshot) -> tuple[WaitState, ...]:
+    someone_runs = any(thread.active or thread.owns_gil for thread in snapshot.threads)
+    return tuple(classify(thread, snapshot, someone_runs) for thread in snapshot.threads)
+
+
+def classify(thread: Thread, snapshot: Snapshot, someone_runs: bool = False) -> WaitState:
+    if not thread.frames:
+        return WaitState(WaitKind.IDLE_OTHER, "has no Python frames (native code or starting)")
+    by_frame = _match_library_frames(thread)
+    if by_frame is not None:
+        return by_frame
+    own = _first_own_frame(thread)
+    if thread.active or thread.owns_gil:
+        return WaitState(WaitKind.RUNNING, "running on a CPU", site=own)
+    if own == 0:
+        by_call = _match_statement(thread.frames[0], snapshot)
+        if by_call is not None:
+            return by_call
+        if someone_runs:
+            return WaitState(WaitKind.RUNNING, "runnable, waiting for the GIL", site=0)
+        return WaitState(WaitKind.IDLE_OTHER, "blocked in a call threaddoc does not recognise", site=0)
+    return WaitState(WaitKind.IDLE_OTHER, "blocked inside the standard library", site=own)
+
+
+def _first_own_frame(thread: Thread) -> int | None:
+    for index, frame in enumerate(thread.frames):
+        if not frame.is_stdlib:
+            return index
+    return None
+
+
+def _library_prefix(thread: Thread) -> int:
+    """How many innermost frames belong to the library the program called."""
+    own = _first_own_frame(thread)
+    return len(thread.frames) if own is None else own
+
+
+def _match_library_frames(thread: Thread) -> WaitState | None:
+    prefix = _library_prefix(thread)
+    # Outermost first: the API the program called says more than its internals.
+    for index in reversed(range(prefix)):
+        rule = match_frame(thread.frames[index])
+        if rule is not None:
+            return _state_from_frame(thread, index, rule)
+    return None
+
+
+def match_frame(frame: Frame) -> FrameRule | None:
+    exact = [rule for rule in FRAME_RULES if rule.module == frame.module and _same_function(rule, frame)]
+    if exact:
+        return exact[0]
+    # Before 3.11 the class is the runtime type of `self`, maybe a subclass of the
+    # library class (`class Worker(Thread)`): match on the method name then.
+    known_classes = {rule.function.split(".")[0] for rule in FRAME_RULES if rule.module == frame.module}
+    if frame.class_name is not None and frame.class_name not in known_classes:
+        for rule in FRAME_RULES:
+            if (rule.module == frame.module and "." in rule.function
+                    and rule.function.rsplit(".", 1)[1] == frame.method_name):
+                return rule
+    return None
+
+
+def _same_function(rule: FrameRule, frame: Frame) -> bool:
+    if rule.function.startswith("*."):
+        return frame.method_name == rule.function[2:] and frame.class_name is not None
+    return frame.function == rule.function
+
+
+def _state_from_frame(thread: Thread, index: int, rule: FrameRule) -> WaitState:
+    frame = thread.frames[index]
+    own = _first_own_frame(thread)
+    subject = frame.local(rule.subject) if rule.subject else None
+    return WaitState(
+        kind=rule.kind,
+        summary=rule.summary,
+        site=own if own is not None else index,
+        api=index,
+        subject=subject,
+        has_timeout=_timeout_from_local(frame.local(rule.timeout_local)) if rule.timeout_local else None,
+    )
+
+
+def _timeout_from_local(local: Local | None) -> bool | None:
+    if local is None or local.type_name is None:
+        return None
+    return local.type_name != "NoneType"
+
+
+def _match_statement(frame: Frame, snapshot: Snapshot) -> WaitState | None:
+    source = snapshot.source(frame.filename)
+    if source is None:
+        return None
+    statement = sourcecode.statement_at(source, frame.line)
+    if statement is None:
+        return None
+    for call in sourcecode.calls_in(statement):
+        rule = _match_call(call, frame)
+        if rule is not None:
+            return WaitState(
+                kind=rule.kind,
+                summary=rule.summary,
+                site=0,
+                expression=sourcecode.unparse(call.receiver) if call.receiver is not None else None,
+                has_timeout=_call_has_timeout(call, rule),
+            )
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        for item in statement.items:
+            if isinstance(item.context_expr, (ast.Name, ast.Attribute)):
+                return WaitState(WaitKind.LOCK, "waits for a lock", site=0,
+                                 expression=sourcecode.unparse(item.context_expr), has_timeout=False)
+    return None
+
+
+def _match_call(call: sourcecode.Call, frame: Frame) -> CallRule | None:
+    for rule in CALL_RULES:
+        if rule.name != call.name:
+            continue
+        named_receiver = isinstance(call.receiver, ast.Name) and call.receiver.id in (rule.receivers or ())
+        if rule.receivers is not None and not named_receiver:
+            continue
+        if rule.receiver_types is not None and _receiver_type(call, frame) not in rule.receiver_types:
+            continue
+        return rule
+    return None
+
+
+def _receiver_type(call: sourcecode.Call, frame: Frame) -> str | None:
+    if isinstance(call.receiver, ast.Name):
+        local = frame.local(call.receiver.id)
+        if local is not None:
+            return local.type_name
+    return None
+
+
+def _call_has_timeout(call: sourcecode.Call, rule: CallRule) -> bool | None:
+    if rule.kind is WaitKind.LOCK:
+        return _acquire_has_timeout(call.node)
+    if rule.kind in (WaitKind.SLEEP,):
+        return True
+    return None
+
+
+def _acquire_has_timeout(node: ast.Call) -> bool:
+    """`acquire()` blocks forever unless given `blocking=False` or a timeout >= 0."""
+    arguments: dict[str, ast.expr] = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+    for name, value in zip(("blocking", "timeout"), node.args):
+        arguments[name] = value
+    blocking = arguments.get("blocking")
+    if isinstance(blocking, ast.Constant) and blocking.value in (False, 0):
+        return True
+    timeout = arguments.get("timeout")
+    if timeout is None:
+        return False
+    return not (isinstance(timeout, ast.Constant) and timeout.value in (-1, None))

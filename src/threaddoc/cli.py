@@ -1,0 +1,156 @@
+"""Command line: options -> pipeline -> renderer; errors -> one line and an exit status."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from threaddoc import __version__, demo
+from threaddoc.errors import (
+    EXIT_CANNOT_INSPECT,
+    EXIT_HANG,
+    EXIT_NO_HANG,
+    EXIT_USAGE,
+    ThreaddocError,
+)
+from threaddoc.findings import Verdict
+from threaddoc.pipeline import Report, diagnose
+from threaddoc.render import json as json_render
+from threaddoc.render import text as text_render
+from threaddoc.sanitize import clean_line
+from threaddoc.schema import schema_text
+
+EXIT_STATUS_HELP = """\b
+Exit status:
+  0  no hang found
+  1  a hang or deadlock was diagnosed
+  2  usage error
+  3  the target could not be inspected (no such process, not Python,
+     permission denied, py-spy missing or failing)"""
+
+
+def _output_options(command: click.decorators.FC) -> click.decorators.FC:
+    command = click.option("--json", "as_json", is_flag=True,
+                           help="Print the report as JSON (schema_version 1) instead of text.")(command)
+    command = click.option("--color/--no-color", "color", default=None,
+                           help="Force color on or off "
+                                "(default: on a terminal, unless NO_COLOR is set).")(command)
+    return command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=EXIT_STATUS_HELP)
+@click.version_option(__version__, "-V", "--version", prog_name="threaddoc")
+def cli() -> None:
+    """Diagnose hung Python programs: who waits for what, who holds it, and the fix.
+
+    \b
+    Examples:
+      threaddoc demo                 see a diagnosis of a bundled deadlock
+      sudo threaddoc diagnose 4242   diagnose the hung process 4242
+      threaddoc diagnose 4242 --json > report.json
+    """
+
+
+@cli.command(epilog=EXIT_STATUS_HELP)
+@click.argument("pid", type=click.IntRange(min=1))
+@_output_options
+@click.option("--timeout", type=click.FloatRange(min=1.0), default=20.0, show_default=True,
+              help="Seconds to let py-spy read the target before giving up.")
+@click.option("--py-spy", "py_spy", metavar="PATH", default=None,
+              help="The py-spy executable (default: $THREADDOC_PY_SPY, then beside threaddoc, "
+                   "then PATH).")
+def diagnose_command(pid: int, as_json: bool, color: bool | None, timeout: float,
+                     py_spy: str | None) -> None:
+    """Attach to the running Python process PID and diagnose why it hangs.
+
+    Reads every thread's stack with py-spy (the target needs no preparation and
+    is paused only while its stacks are read), works out what each thread waits
+    for and who holds it, and prints the verdict with the fix.
+    """
+    report = diagnose(pid, py_spy=py_spy, timeout=timeout)
+    _emit(report, as_json, color)
+    sys.exit(_exit_status(report))
+
+
+diagnose_command.name = "diagnose"
+
+
+@cli.command("demo", epilog=EXIT_STATUS_HELP)
+@click.argument("scenario", required=False, default="lock-order",
+                type=click.Choice(list(demo.SCENARIOS)))
+@_output_options
+@click.option("--list", "list_only", is_flag=True, help="List the demo scenarios and exit.")
+def demo_command(scenario: str, as_json: bool, color: bool | None, list_only: bool) -> None:
+    """Run a bundled hung program, diagnose it, and stop it.
+
+    SCENARIO is one of lock-order (default), nested-submit and healthy.  Exits 0
+    when the diagnosis is the one the scenario expects, which also proves that
+    threaddoc can attach to processes on this host.
+    """
+    if list_only:
+        for item in demo.SCENARIOS.values():
+            click.echo(f"{item.name:14} {item.story} (expect: {item.expected_verdict})")
+        return
+    chosen = demo.scenario(scenario)
+    with demo.running_sample(chosen.sample) as process:
+        report = diagnose(process.pid)
+    _emit(report, as_json, color)
+    if report.verdict.value != chosen.expected_verdict:
+        click.echo(f"threaddoc: demo {chosen.name} expected verdict {chosen.expected_verdict} "
+                   f"but got {report.verdict.value}", err=True)
+        sys.exit(EXIT_HANG)
+    sys.exit(EXIT_NO_HANG)
+
+
+@cli.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema that every `--json` report validates against."""
+    click.echo(schema_text(), nl=False)
+
+
+def _emit(report: Report, as_json: bool, color: bool | None) -> None:
+    if as_json:
+        click.echo(json_render.render(report), nl=False)
+        return
+    style = text_render.Style(color=text_render.use_color(sys.stdout.isatty(), color))
+    for line in text_render.render(report, style):
+        click.echo(line, color=style.color)
+
+
+def _exit_status(report: Report) -> int:
+    return EXIT_NO_HANG if report.verdict is Verdict.NO_HANG else EXIT_HANG
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every failure becomes one line on stderr and a documented status."""
+    try:
+        status = cli.main(args=argv, prog_name="threaddoc", standalone_mode=False)
+    except click.UsageError as error:
+        hint = f"see `{error.ctx.command_path} --help`" if error.ctx else "see `threaddoc --help`"
+        _fail(f"threaddoc: {error.format_message()} — {hint}", EXIT_USAGE)
+    except click.exceptions.Abort:
+        _fail("threaddoc: interrupted", 130)
+    except ThreaddocError as error:
+        _fail(error.one_line(), error.exit_code)
+    except KeyboardInterrupt:
+        _fail("threaddoc: interrupted", 130)
+    except BrokenPipeError:
+        # The reader went away (`threaddoc ... | head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_NO_HANG)
+    except SystemExit:
+        raise
+    except Exception as error:
+        if os.environ.get("THREADDOC_DEBUG"):
+            raise
+        _fail(f"threaddoc: internal error: {type(error).__name__}: {error} — please report it; "
+              "THREADDOC_DEBUG=1 shows the traceback", EXIT_CANNOT_INSPECT)
+    sys.exit(status if isinstance(status, int) else EXIT_NO_HANG)
+
+
+def _fail(message: str, status: int) -> None:
+    click.echo(clean_line(" ".join(message.split())), err=True)
+    sys.exit(status)

@@ -1,0 +1,118 @@
+"""py-spy's JSON dump to model threads (pure: also used for recorded dumps)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from threaddoc.model import Frame, Local, Thread
+
+_STDLIB_PATH = re.compile(r"/lib/python3\.\d+t?/(?!(?:site|dist)-packages/)(?P<module>.+)\.py$")
+_THIRD_PARTY_PATH = re.compile(r"/(?:site|dist)-packages/(?P<module>.+)\.py$")
+_FROZEN = re.compile(r"^<frozen (?P<module>[\w.]+)>$")
+_OBJECT_REPR = re.compile(r"^<(?P<type>[\w.]+)(?: object)? at 0x[0-9a-f]+>$")
+_BRACKETED_REPR = re.compile(r"^<(?P<type>[\w.]+)[ (]")
+
+
+def parse_threads(raw: Iterable[Mapping[str, Any]]) -> tuple[Thread, ...]:
+    return tuple(_parse_thread(entry) for entry in raw)
+
+
+def _parse_thread(entry: Mapping[str, Any]) -> Thread:
+    frames = tuple(_parse_frame(frame) for frame in entry.get("frames") or ())
+    os_thread_id = entry.get("os_thread_id")
+    return Thread(
+        name=str(entry.get("thread_name") or f"Thread-{entry.get('thread_id', '?')}"),
+        thread_id=int(entry.get("thread_id") or 0),
+        os_thread_id=int(os_thread_id) if os_thread_id is not None else None,
+        active=bool(entry.get("active")),
+        owns_gil=bool(entry.get("owns_gil")),
+        frames=frames,
+    )
+
+
+def _parse_frame(entry: Mapping[str, Any]) -> Frame:
+    filename = str(entry.get("filename") or "<unknown>")
+    module, is_stdlib = module_of(filename)
+    locals_ = tuple(_parse_local(local) for local in entry.get("locals") or ())
+    return Frame(
+        function=qualified_name(str(entry.get("name") or "?"), locals_),
+        filename=filename,
+        line=int(entry.get("line") or 0),
+        module=module,
+        is_stdlib=is_stdlib,
+        locals=locals_,
+    )
+
+
+def _parse_local(entry: Mapping[str, Any]) -> Local:
+    address = entry.get("addr")
+    return Local(
+        name=str(entry.get("name") or "?"),
+        address=int(address) if isinstance(address, int) else None,
+        type_name=type_of_repr(entry.get("repr")),
+        is_arg=bool(entry.get("arg")),
+    )
+
+
+def module_of(filename: str) -> tuple[str, bool]:
+    """The dotted module name a file implements, and whether it is the standard library."""
+    frozen = _FROZEN.match(filename)
+    if frozen:
+        return frozen.group("module"), True
+    stdlib = _STDLIB_PATH.search(filename)
+    if stdlib:
+        return _dotted(stdlib.group("module")), True
+    third_party = _THIRD_PARTY_PATH.search(filename)
+    if third_party:
+        return _dotted(third_party.group("module")), False
+    stem = filename.rsplit("/", 1)[-1]
+    return stem[:-3] if stem.endswith(".py") else stem, False
+
+
+def _dotted(path: str) -> str:
+    module = path.replace("/", ".")
+    return module[: -len(".__init__")] if module.endswith(".__init__") else module
+
+
+def qualified_name(name: str, locals_: tuple[Local, ...]) -> str:
+    """`Class.method` for methods; CPython < 3.11 only reports the bare name.
+
+    Before 3.11 the class is recovered from the type of `self` (or `cls`),
+    which is what py-spy reports for the first argument.
+    """
+    if "." in name or name.startswith("<"):
+        return name
+    for local in locals_:
+        if local.is_arg and local.name in ("self", "cls") and local.type_name:
+            return f"{local.type_name.rsplit('.', 1)[-1]}.{name}"
+    return name
+
+
+def type_of_repr(value: Any | None) -> str | None:
+    """The type of a local from py-spy's repr, without keeping the value itself."""
+    if not isinstance(value, str) or not value:
+        return None
+    matched = _OBJECT_REPR.match(value) or _BRACKETED_REPR.match(value)
+    if matched:
+        return matched.group("type")
+    if value in ("True", "False"):
+        return "bool"
+    if value == "None":
+        return "NoneType"
+    if value[0] in "'\"":
+        return "str"
+    if value[0] in "bB" and value[1:2] in ("'", '"'):
+        return "bytes"
+    if re.fullmatch(r"-?\d+", value):
+        return "int"
+    if re.fullmatch(r"-?\d+\.\d*(e[-+]?\d+)?|-?inf|nan", value):
+        return "float"
+    if value[0] == "[":
+        return "list"
+    if value[0] == "(":
+        return "tuple"
+    if value[0] == "{":
+        return "dict"
+    return None

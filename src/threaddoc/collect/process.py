@@ -1,0 +1,91 @@
+"""What the operating system says about the target (psutil and /proc)."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Callable, TypeVar
+
+import psutil
+
+from threaddoc.errors import NoSuchProcess, NotPython, PermissionDenied, UsageError
+from threaddoc.model import ProcessFacts
+
+from .pyspy import PERMISSION_REMEDY
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+_PYTHON_NAME = re.compile(r"python(?P<version>3\.\d+)?")
+_LIBPYTHON = re.compile(r"libpython(?P<version>3\.\d+)")
+
+
+def process_facts(pid: int) -> ProcessFacts:
+    """Facts about a live process; refuses what cannot be a Python target."""
+    if pid == os.getpid():
+        raise UsageError("threaddoc cannot diagnose itself", "pass the PID of the hung program")
+    try:
+        process = psutil.Process(pid)
+        with process.oneshot():
+            status = process.status()
+            if status == psutil.STATUS_ZOMBIE:
+                raise NoSuchProcess(f"process {pid} is a zombie (it has exited)",
+                                    "its parent has not reaped it yet; there is nothing left to inspect")
+            cmdline = tuple(_safe(process.cmdline, []))
+            exe = _safe(process.exe, None)
+            facts = ProcessFacts(
+                pid=pid,
+                cmdline=cmdline,
+                exe=exe,
+                python_version=_python_version(pid, exe),
+                username=_safe(process.username, None),
+                create_time=_safe(process.create_time, None),
+                num_threads=_safe(process.num_threads, None),
+            )
+    except psutil.NoSuchProcess:
+        raise NoSuchProcess(f"no process with PID {pid}", "check the PID with `ps -ef`") from None
+    except psutil.AccessDenied:
+        raise PermissionDenied(f"not allowed to inspect process {pid}", PERMISSION_REMEDY) from None
+    if not facts.cmdline and not facts.exe:
+        raise NotPython(f"process {pid} is a kernel thread, not a Python program",
+                        "point threaddoc at a python process (see `ps -ef`)")
+    if not _looks_like_python(pid, facts):
+        name = os.path.basename(facts.exe or facts.cmdline[0])
+        raise NotPython(f"process {pid} ({name}) is not a Python interpreter",
+                        "point threaddoc at the python process itself (see `ps -ef | grep python`)")
+    return facts
+
+
+def _safe(call: Callable[[], T], default: D) -> T | D:
+    try:
+        return call()
+    except (psutil.AccessDenied, psutil.ZombieProcess, OSError):
+        return default
+
+
+def _looks_like_python(pid: int, facts: ProcessFacts) -> bool:
+    if facts.python_version or _PYTHON_NAME.search(os.path.basename(facts.exe or "")):
+        return True
+    maps = _read_maps(pid)
+    # Without access to the maps (not root), let py-spy decide.
+    return maps is None or "python" in maps
+
+
+def _python_version(pid: int, exe: str | None) -> str | None:
+    named = _PYTHON_NAME.search(os.path.basename(exe or ""))
+    if named and named.group("version"):
+        return named.group("version")
+    maps = _read_maps(pid)
+    if maps:
+        linked = _LIBPYTHON.search(maps) or re.search(r"/lib/python(3\.\d+)/", maps)
+        if linked:
+            return linked.group(1)
+    return None
+
+
+def _read_maps(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+            return maps.read()
+    except OSError:
+        return None

@@ -1,0 +1,116 @@
+"""Running `py-spy dump` against a live process.
+
+py-spy is the one component that attaches to the target: it reads the
+interpreter's memory through process_vm_readv and pauses the target only for the
+duration of one dump.  We never pass `--nonblocking`-unsafe options and always
+bound the run with a timeout, after which py-spy's own process group is killed
+so the target is released.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from threaddoc.errors import NoSuchProcess, NotPython, PermissionDenied, PySpyFailed, PySpyMissing
+
+PERMISSION_REMEDY = (
+    "run threaddoc as root (sudo), or give it CAP_SYS_PTRACE, or allow ptrace of your own "
+    "processes with `sysctl kernel.yama.ptrace_scope=0`"
+)
+
+
+def find_py_spy(explicit: str | None = None) -> str:
+    """The py-spy executable: given, beside our interpreter (same venv), or on PATH."""
+    candidates = []
+    if explicit:
+        candidates.append(explicit)
+    else:
+        env_value = os.environ.get("THREADDOC_PY_SPY")
+        if env_value:
+            candidates.append(env_value)
+        candidates.append(str(Path(sys.executable).parent / "py-spy"))
+        on_path = shutil.which("py-spy")
+        if on_path:
+            candidates.append(on_path)
+    for candidate in candidates:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise PySpyMissing(
+        "py-spy was not found" + (f" at {explicit}" if explicit else ""),
+        "install it into threaddoc's environment with `pip install py-spy`, "
+        "or point THREADDOC_PY_SPY at the executable",
+    )
+
+
+def dump(pid: int, py_spy: str, timeout: float) -> list[dict[str, Any]]:
+    """Run `py-spy dump --json --locals` and return its parsed JSON output."""
+    command = [py_spy, "dump", "--pid", str(pid), "--json", "--locals"]
+    env = dict(os.environ, RUST_BACKTRACE="0")
+    try:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+    except OSError as error:
+        raise PySpyMissing(f"py-spy could not be started ({error.strerror})",
+                           "reinstall it with `pip install --force-reinstall py-spy`") from None
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        raise PySpyFailed(
+            f"py-spy did not finish within {timeout:g}s",
+            "the target may be in uninterruptible sleep or very large; retry with a larger --timeout",
+        ) from None
+    except BaseException:
+        # Interrupted (Ctrl-C): py-spy must not outlive us with the target paused.
+        _kill_group(process)
+        raise
+    if process.returncode != 0:
+        raise _error_from_output(pid, stdout.decode(errors="replace") + stderr.decode(errors="replace"))
+    try:
+        parsed = json.loads(stdout)
+    except ValueError:
+        raise PySpyFailed("py-spy printed something that is not JSON",
+                          "check that the py-spy on PATH is py-spy >= 0.3.14") from None
+    if not isinstance(parsed, list):
+        raise PySpyFailed("py-spy printed JSON of an unexpected shape",
+                          "check that the py-spy on PATH is py-spy >= 0.3.14")
+    return parsed
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+
+
+def _error_from_output(pid: int, output: str) -> Exception:
+    lowered = output.lower()
+    if "permission denied" in lowered or "operation not permitted" in lowered:
+        return PermissionDenied(f"not allowed to inspect process {pid}", PERMISSION_REMEDY)
+    if "check that the process is running" in lowered or "no such process" in lowered:
+        return NoSuchProcess(f"process {pid} exited before it could be inspected",
+                             "check the PID with `ps -p PID`")
+    if "failed to find python version" in lowered or "failed to find a python interpreter" in lowered:
+        return NotPython(f"process {pid} does not look like a Python interpreter py-spy can read",
+                         "point threaddoc at the python process itself (see `ps -ef`); "
+                         "supported targets are CPython 3.8 to 3.13")
+    first_line = next((line.strip() for line in output.splitlines()
+                       if line.strip() and not line.startswith("Stack backtrace")), "no output")
+    return PySpyFailed(f"py-spy failed: {first_line.removeprefix('Error: ')}",
+                       "retry; if it persists, report it with `py-spy --version` and the target's "
+                       "Python version")

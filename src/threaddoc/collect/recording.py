@@ -1,0 +1,71 @@
+"""A recording: the raw material of one diagnosis (py-spy's dump, process facts,
+source files), saved as JSON so it can be re-analysed offline exactly as live.
+
+The unit tests run every stage from recordings of the hung samples.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from threaddoc.errors import UsageError
+from threaddoc.model import ProcessFacts, Snapshot, SourceFile
+
+from .parse import parse_threads
+
+FORMAT = "threaddoc-recording"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Recording:
+    process: ProcessFacts
+    pyspy: tuple[Mapping[str, Any], ...]
+    sources: Mapping[str, SourceFile] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def to_snapshot(self) -> Snapshot:
+        return Snapshot(
+            process=self.process,
+            threads=parse_threads(self.pyspy),
+            sources=self.sources,
+            warnings=self.warnings,
+        )
+
+    def to_json(self) -> str:
+        document = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "process": {**asdict(self.process), "cmdline": list(self.process.cmdline)},
+            "pyspy": list(self.pyspy),
+            "sources": {
+                path: {"text": source.text, "modified_after_start": source.modified_after_start}
+                for path, source in sorted(self.sources.items())
+            },
+            "warnings": list(self.warnings),
+        }
+        return json.dumps(document, indent=1, sort_keys=False) + "\n"
+
+
+def load_recording(text: str) -> Recording:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise UsageError("the recording is not valid JSON", "pass a file written by threaddoc") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise UsageError("the file is not a threaddoc recording", "pass a file written by threaddoc")
+    process = dict(document["process"])
+    process["cmdline"] = tuple(process.get("cmdline") or ())
+    return Recording(
+        process=ProcessFacts(**process),
+        pyspy=tuple(document["pyspy"]),
+        sources={
+            path: SourceFile(path=path, text=entry["text"],
+                             modified_after_start=bool(entry.get("modified_after_start")))
+            for path, entry in document.get("sources", {}).items()
+        },
+        warnings=tuple(document.get("warnings", ())),
+    )

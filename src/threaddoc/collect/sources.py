@@ -1,0 +1,93 @@
+"""Reading the target's own source files, as the target sees them.
+
+Files are read through /proc/PID/root so that a target in a container resolves
+to its own files, and only when the target's user could read them itself: the
+target names the files, and must not be able to make a root threaddoc print one
+it could not read.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+
+import psutil
+
+from threaddoc.model import SourceFile
+
+MAX_SOURCE_BYTES = 2 * 1024 * 1024
+
+
+def read_sources(
+    pid: int, paths: Iterable[str], create_time: float | None
+) -> tuple[dict[str, SourceFile], list[str]]:
+    """The readable files among `paths`, and warnings about the ones that are not."""
+    identity = _target_identity(pid)
+    sources: dict[str, SourceFile] = {}
+    warnings: list[str] = []
+    for path in sorted(set(paths)):
+        if not path.startswith("/"):
+            continue
+        resolved = f"/proc/{pid}/root{path}" if os.path.isdir(f"/proc/{pid}/root") else path
+        source = _read_one(path, resolved, identity, create_time)
+        if isinstance(source, SourceFile):
+            sources[path] = source
+            if source.modified_after_start:
+                warnings.append(f"{path} changed after the process started; its line numbers may be off")
+        elif source:
+            warnings.append(source)
+    return sources, warnings
+
+
+def _target_identity(pid: int) -> tuple[int, set[int]] | None:
+    try:
+        process = psutil.Process(pid)
+        uid = process.uids().effective
+        gids = set(process.gids())
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+                for line in status:
+                    if line.startswith("Groups:"):
+                        gids.update(int(g) for g in line.split()[1:])
+        except OSError:
+            pass
+        return uid, gids
+    except (psutil.Error, OSError):
+        return None
+
+
+def _readable_by(info: os.stat_result, identity: tuple[int, set[int]] | None) -> bool:
+    if identity is None:
+        return False
+    uid, gids = identity
+    if uid == 0:
+        return True
+    if info.st_uid == uid:
+        return bool(info.st_mode & stat.S_IRUSR)
+    if info.st_gid in gids:
+        return bool(info.st_mode & stat.S_IRGRP)
+    return bool(info.st_mode & stat.S_IROTH)
+
+
+def _read_one(
+    path: str, resolved: str, identity: tuple[int, set[int]] | None, create_time: float | None
+) -> SourceFile | str | None:
+    try:
+        info = os.stat(resolved)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SOURCE_BYTES:
+        return None
+    if not _readable_by(info, identity):
+        return f"{path} is not readable by the target's user; its source was not read"
+    try:
+        with open(resolved, "rb") as handle:
+            data = handle.read(MAX_SOURCE_BYTES)
+    except OSError:
+        return None
+    return SourceFile(
+        path=path,
+        text=data.decode("utf-8", errors="replace"),
+        modified_after_start=create_time is not None and info.st_mtime > create_time,
+    )

@@ -1,0 +1,111 @@
+"""`threaddoc demo`: run a bundled hung program, diagnose it, and clean up.
+
+The programs are the package's copy of hung_samples/, the same files the
+integration tests run.  The demo proves that attaching works on this host.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from threaddoc.errors import TargetError, UsageError
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    sample: str
+    expected_verdict: str
+    story: str
+
+
+SCENARIOS = {
+    scenario.name: scenario
+    for scenario in (
+        Scenario("lock-order", "lock_order_deadlock.py", "deadlock",
+                 "two threads take two locks in opposite order"),
+        Scenario("nested-submit", "nested_submit_starvation.py", "hang",
+                 "a one-worker pool whose task waits on a task it submitted to the same pool"),
+        Scenario("healthy", "busy_but_healthy.py", "no-hang",
+                 "busy CPU threads, a job queue and an idle HTTP server: nothing is hung"),
+    )
+}
+
+READY_TIMEOUT = 30.0
+
+
+def sample_path(filename: str) -> Path:
+    path = Path(str(resources.files("threaddoc.hung_samples").joinpath(filename)))
+    if not path.is_file():
+        raise UsageError(f"bundled sample {filename} is missing", "reinstall threaddoc")
+    return path
+
+
+def scenario(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        names = ", ".join(SCENARIOS)
+        raise UsageError(f"unknown demo scenario {name!r}", f"choose one of: {names}") from None
+
+
+def running_sample(
+    filename: str, python: str = sys.executable
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """Start a bundled sample; see `running_program`."""
+    return running_program(sample_path(filename), python)
+
+
+@contextmanager
+def running_program(script: Path, python: str = sys.executable) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a program that writes "ready" to the path it is given once it is in the
+    state to diagnose; yield it then, and kill its process group on exit."""
+    with tempfile.TemporaryDirectory(prefix="threaddoc-demo-") as workdir:
+        ready = Path(workdir) / "ready"
+        process = subprocess.Popen(
+            [python, str(script), str(ready)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            cwd=workdir,
+        )
+        try:
+            _wait_until_ready(process, ready)
+            yield process
+        finally:
+            stop(process)
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], ready: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not ready.exists():
+        if process.poll() is not None:
+            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            last = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
+            raise TargetError(f"the demo program exited before it was ready ({last})",
+                              "check that this Python can run threads and sockets")
+        if time.monotonic() > deadline:
+            raise TargetError(f"the demo program was not ready within {READY_TIMEOUT:g}s",
+                              "the machine may be overloaded; try again")
+        time.sleep(0.02)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        with suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    if process.stderr is not None:
+        process.stderr.close()

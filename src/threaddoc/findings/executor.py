@@ -1,0 +1,149 @@
+"""Thread pools whose workers all wait on work queued behind them (PEP 3148)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from threaddoc import sourcecode
+from threaddoc.classify import Activity, WaitKind
+from threaddoc.model import Snapshot, Thread
+from threaddoc.resolve import ThreadAnalysis
+
+from . import fixes
+from .evidence import frame_evidence, thread_ref, wait_evidence
+from .model import Confidence, Evidence, Finding, ResourceRef, Severity
+
+_FUTURE_WAITS = (WaitKind.FUTURE_RESULT, WaitKind.FUTURES_WAIT)
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    workers: tuple[int, ...]  # thread indexes
+
+
+def thread_pools(analyses: Sequence[ThreadAnalysis]) -> list[Pool]:
+    """Workers grouped by the work queue their `_worker` loop reads: one queue, one pool."""
+    by_queue: dict[int, list[int]] = {}
+    for index, analysis in enumerate(analyses):
+        queue = _work_queue_address(analysis.thread)
+        if queue is not None:
+            by_queue.setdefault(queue, []).append(index)
+    return [Pool(_pool_name([analyses[i].thread.name for i in workers]), tuple(workers))
+            for workers in by_queue.values()]
+
+
+def _work_queue_address(thread: Thread) -> int | None:
+    for frame in thread.frames:
+        if frame.module == "concurrent.futures.thread" and frame.method_name == "_worker":
+            queue = frame.local("work_queue")
+            return queue.address if queue is not None else None
+    return None
+
+
+def _pool_name(names: list[str]) -> str:
+    prefixes = {re.sub(r"_\d+$", "", name) for name in names}
+    return prefixes.pop() if len(prefixes) == 1 else "thread pool"
+
+
+def detect_executor_starvation(
+    snapshot: Snapshot, analyses: Sequence[ThreadAnalysis]
+) -> list[Finding]:
+    pools = thread_pools(analyses)
+    findings = []
+    for pool in pools:
+        workers = [analyses[i] for i in pool.workers]
+        if not all(_waits_forever_on_futures(worker) for worker in workers):
+            continue
+        others_busy = any(
+            analyses[i].wait.activity is not Activity.IDLE
+            for other in pools if other is not pool for i in other.workers
+        )
+        findings.append(_starvation_finding(snapshot, analyses, pool, others_busy))
+    return findings
+
+
+def _waits_forever_on_futures(analysis: ThreadAnalysis) -> bool:
+    return analysis.wait.kind in _FUTURE_WAITS and analysis.wait.has_timeout is not True
+
+
+def _starvation_finding(
+    snapshot: Snapshot, analyses: Sequence[ThreadAnalysis], pool: Pool, others_busy: bool
+) -> Finding:
+    size = len(pool.workers)
+    submits = [_submit_site(analyses[i], snapshot) for i in pool.workers]
+    every_submit_found = all(site is not None for site in submits)
+    confidence = Confidence.LIKELY if every_submit_found and not others_busy else Confidence.POSSIBLE
+    workers = tuple(thread_ref(analyses[i], "starved worker") for i in pool.workers)
+    blocked = tuple(
+        (thread_ref(analysis, f"waits for {_waited_name(analysis)}"), wait_evidence(analysis, snapshot))
+        for index, analysis in enumerate(analyses)
+        if index not in pool.workers and analysis.wait.kind in _FUTURE_WAITS and not others_busy
+    )
+    evidence: list[Evidence] = []
+    for index, submit in zip(pool.workers, submits):
+        analysis = analyses[index]
+        waited = _waited_name(analysis)
+        at = wait_evidence(analysis, snapshot, note=f"{analysis.thread.label} waits for {waited}")
+        if at is not None:
+            evidence.append(at)
+        if submit is not None:
+            evidence.append(submit)
+    only = "its only worker waits" if size == 1 else f"all {size} workers wait"
+    return Finding(
+        kind="executor-starvation",
+        severity=Severity.CRITICAL if confidence is Confidence.LIKELY else Severity.WARNING,
+        confidence=confidence,
+        title=f"thread pool {pool.name} is starved: {only} for futures queued behind "
+              + ("it" if size == 1 else "them"),
+        explanation=(
+            f"Every worker of {pool.name} ({size} of {size}) is running a task that blocks on a "
+            "future it submitted to a pool. If that is this same pool, the inner work sits in its "
+            "queue behind the very tasks waiting for it, and no worker will ever be free to run it."
+            + ("" if not others_busy else
+               " Another pool in the process is busy, so the inner work may be queued there "
+               "instead: confirm which executor the submit goes to.")
+        ),
+        threads=workers + tuple(ref for ref, _ in blocked),
+        resources=(ResourceRef("thread-pool", pool.name, f"{size} worker{'s' * (size != 1)}"),),
+        blocked=blocked,
+        evidence=tuple(evidence),
+        suggestions=fixes.executor_starvation(pool.name, size),
+    )
+
+
+def _waited_name(analysis: ThreadAnalysis) -> str:
+    return analysis.waits_for.name if analysis.waits_for else "a future"
+
+
+def _submit_site(analysis: ThreadAnalysis, snapshot: Snapshot) -> Evidence | None:
+    """Where the waited future was submitted: the `.submit(` that produced it, if in sight."""
+    frame = analysis.site_frame
+    if frame is None:
+        return None
+    source = snapshot.source(frame.filename)
+    if source is None:
+        return None
+    statement = sourcecode.statement_at(source, frame.line)
+    if statement is not None and _has_submit(statement):
+        return frame_evidence(frame, snapshot, note="inner work submitted here")
+    function = sourcecode.enclosing_function(source, frame.line)
+    expression = analysis.wait.expression
+    if function is None or expression is None:
+        return None
+    root = expression.split(".")[0].split("[")[0]
+    assignment = sourcecode.assignment_before(function, root, frame.line)
+    if assignment is not None and _has_submit(assignment):
+        return frame_evidence(frame, snapshot, assignment.lineno, note="inner work submitted here")
+    return None
+
+
+def _has_submit(node: ast.AST) -> bool:
+    return any(
+        isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute)
+        and child.func.attr in ("submit", "map")
+        for child in ast.walk(node)
+    )

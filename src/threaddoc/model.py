@@ -1,0 +1,140 @@
+"""The snapshot of a process, as every stage after collection sees it.
+
+Everything here is frozen: collection builds a `Snapshot` once and the analysis
+stages only derive new values from it.  Local variables carry their identity
+(type and address), never their value: a report cannot leak what the model
+never held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Local:
+    """A local variable or argument of a frame, by identity only."""
+
+    name: str
+    address: int | None
+    type_name: str | None
+    is_arg: bool
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One Python frame; `function` is the qualified name where it can be known."""
+
+    function: str
+    filename: str
+    line: int
+    module: str
+    is_stdlib: bool
+    locals: tuple[Local, ...] = ()
+
+    def local(self, name: str) -> Local | None:
+        for candidate in self.locals:
+            if candidate.name == name:
+                return candidate
+        return None
+
+    @property
+    def method_name(self) -> str:
+        return self.function.rsplit(".", 1)[-1]
+
+    @property
+    def class_name(self) -> str | None:
+        if "." in self.function:
+            return self.function.rsplit(".", 1)[0].rsplit(".", 1)[-1]
+        return None
+
+    @property
+    def short_filename(self) -> str:
+        return self.filename.rsplit("/", 1)[-1]
+
+    @property
+    def location(self) -> str:
+        return f"{self.short_filename}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A thread of the target; frames are innermost first."""
+
+    name: str
+    thread_id: int
+    os_thread_id: int | None
+    active: bool
+    owns_gil: bool
+    frames: tuple[Frame, ...]
+
+    @property
+    def own_frames(self) -> tuple[Frame, ...]:
+        """Frames of the program itself (not the standard library), innermost first."""
+        return tuple(frame for frame in self.frames if not frame.is_stdlib)
+
+    @property
+    def innermost_own_frame(self) -> Frame | None:
+        own = self.own_frames
+        return own[0] if own else None
+
+    @property
+    def thread_object_address(self) -> int | None:
+        """Address of the `threading.Thread` object this thread runs, if visible."""
+        for frame in reversed(self.frames):
+            if frame.is_stdlib and frame.method_name in ("_bootstrap", "_bootstrap_inner"):
+                this = frame.local("self")
+                if this is not None and this.address is not None:
+                    return this.address
+        return None
+
+    @property
+    def label(self) -> str:
+        return f'"{self.name}"'
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """The text of one source file of the target, as the target sees it."""
+
+    path: str
+    text: str
+    modified_after_start: bool = False
+
+    def line(self, number: int) -> str:
+        lines = self.text.splitlines()
+        if 1 <= number <= len(lines):
+            return lines[number - 1].strip()
+        return ""
+
+
+@dataclass(frozen=True)
+class ProcessFacts:
+    """What the operating system says about the target process."""
+
+    pid: int
+    cmdline: tuple[str, ...] = ()
+    exe: str | None = None
+    python_version: str | None = None
+    username: str | None = None
+    create_time: float | None = None
+    num_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything collection learned about the target at one moment."""
+
+    process: ProcessFacts
+    threads: tuple[Thread, ...]
+    sources: Mapping[str, SourceFile] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def source(self, path: str) -> SourceFile | None:
+        return self.sources.get(path)
+
+
+def report_order(thread: Thread) -> tuple[int, int, str]:
+    """The order threads are listed in: the main thread, then by OS thread id."""
+    return (0 if thread.name == "MainThread" else 1, thread.os_thread_id or 0, thread.name)

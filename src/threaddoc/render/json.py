@@ -1,0 +1,153 @@
+"""The JSON report, schema_version 1: built by hand, field by field, because it
+is a contract with tooling (see schema/report-v1.json); never `asdict(model)`.
+
+Fields are added, never renamed or removed, within a schema version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from threaddoc import __version__
+from threaddoc.findings.model import CycleStep, Evidence, Finding, ResourceRef, ThreadRef
+from threaddoc.model import Frame, ProcessFacts
+from threaddoc.pipeline import Report
+from threaddoc.resolve import Resource, ThreadAnalysis
+
+SCHEMA_VERSION = 1
+
+JSONObject = dict[str, Any]
+
+
+def render(report: Report) -> str:
+    return json.dumps(report_document(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def report_document(report: Report) -> JSONObject:
+    critical = [f for f in report.findings if f.severity.value == "critical"]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "threaddoc", "version": __version__},
+        "target": _target(report.snapshot.process),
+        "verdict": report.verdict.value,
+        "summary": critical[0].title if critical else "no hang found",
+        "findings": [_finding(finding) for finding in report.findings],
+        "threads": [_thread(analysis) for analysis in report.analyses],
+        "warnings": list(report.snapshot.warnings),
+    }
+
+
+def _target(facts: ProcessFacts) -> JSONObject:
+    return {
+        "pid": facts.pid,
+        "cmdline": list(facts.cmdline),
+        "exe": facts.exe,
+        "python_version": facts.python_version,
+        "username": facts.username,
+        "create_time": facts.create_time,
+        "num_threads": facts.num_threads,
+    }
+
+
+def _finding(finding: Finding) -> JSONObject:
+    return {
+        "kind": finding.kind,
+        "severity": finding.severity.value,
+        "confidence": finding.confidence.value,
+        "title": finding.title,
+        "explanation": finding.explanation,
+        "threads": [_thread_ref(ref) for ref in finding.threads],
+        "resources": [_resource_ref(ref) for ref in finding.resources],
+        "cycle": [_cycle_step(step) for step in finding.cycle],
+        "blocked": [{"thread": _thread_ref(ref), "at": _evidence(at)} for ref, at in finding.blocked],
+        "evidence": [_evidence(item) for item in finding.evidence],
+        "suggestions": [{"summary": s.summary, "example": s.example} for s in finding.suggestions],
+    }
+
+
+def _thread_ref(ref: ThreadRef) -> JSONObject:
+    return {"name": ref.name, "os_thread_id": ref.os_thread_id, "role": ref.role}
+
+
+def _resource_ref(ref: ResourceRef) -> JSONObject:
+    return {"kind": ref.kind, "name": ref.name, "detail": ref.detail, "lock_type": ref.lock_type}
+
+
+def _cycle_step(step: CycleStep) -> JSONObject:
+    return {
+        "thread": _thread_ref(step.thread),
+        "waits_for": _resource_ref(step.resource),
+        "waits_at": _evidence(step.waits_at),
+        "held_by": _thread_ref(step.held_by),
+        "taken_at": _evidence(step.taken_at),
+        "via": step.via,
+    }
+
+
+def _evidence(evidence: Evidence | None) -> JSONObject | None:
+    if evidence is None:
+        return None
+    return {"file": evidence.file, "line": evidence.line, "function": evidence.function,
+            "code": evidence.code, "note": evidence.note}
+
+
+def _resource(resource: Resource | None) -> JSONObject | None:
+    if resource is None:
+        return None
+    return {
+        "kind": resource.kind,
+        "name": resource.name,
+        "detail": resource.detail,
+        "lock_type": resource.lock_type,
+        "address": _hex(resource.address),
+        "rooted": resource.rooted,
+    }
+
+
+def _thread(analysis: ThreadAnalysis) -> JSONObject:
+    thread = analysis.thread
+    wait = analysis.wait
+    site = analysis.site_frame
+    return {
+        "name": thread.name,
+        "thread_id": thread.thread_id,
+        "os_thread_id": thread.os_thread_id,
+        "active": thread.active,
+        "owns_gil": thread.owns_gil,
+        "state": wait.activity.value,
+        "wait": {
+            "kind": wait.kind.value,
+            "summary": wait.summary,
+            "resource": _resource(analysis.waits_for),
+            "has_timeout": wait.has_timeout,
+            "at": {"file": site.filename, "line": site.line, "function": site.function}
+            if site is not None else None,
+        },
+        "holds": [
+            {"resource": _resource(held.resource), "line": held.line, "how": held.how,
+             "file": thread.frames[held.frame].filename}
+            for held in analysis.holds
+        ],
+        "frames": [_frame(frame) for frame in thread.frames],
+    }
+
+
+def _frame(frame: Frame) -> JSONObject:
+    return {
+        "function": frame.function,
+        "file": frame.filename,
+        "line": frame.line,
+        "module": frame.module,
+        "stdlib": frame.is_stdlib,
+        # Identities only: a local's value never leaves threaddoc unless asked for.
+        "locals": [
+            {"name": local.name, "type": local.type_name, "address": _hex(local.address),
+             "arg": local.is_arg}
+            for local in frame.locals
+        ],
+    }
+
+
+def _hex(address: int | None) -> str | None:
+    return f"{address:#x}" if address is not None else None

@@ -1,0 +1,198 @@
+"""The text report: the verdict first, then each finding, then every thread.
+
+Formatters yield lines; every string that came from the target goes through
+`clean` before it reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from threaddoc.classify import Activity
+from threaddoc.findings.model import CycleStep, Evidence, Finding, Severity, ThreadRef, Verdict
+from threaddoc.model import report_order
+from threaddoc.pipeline import Report
+from threaddoc.resolve import ThreadAnalysis
+from threaddoc.sanitize import clean_line
+
+from .paths import display_path
+
+
+@dataclass(frozen=True)
+class Style:
+    color: bool = False
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+
+    def bold(self, text: str) -> str:
+        return self._wrap("1", text)
+
+    def red(self, text: str) -> str:
+        return self._wrap("1;31", text)
+
+    def yellow(self, text: str) -> str:
+        return self._wrap("33", text)
+
+    def green(self, text: str) -> str:
+        return self._wrap("32", text)
+
+    def dim(self, text: str) -> str:
+        return self._wrap("2", text)
+
+
+def use_color(stream_is_tty: bool, requested: bool | None = None) -> bool:
+    """Color on a terminal unless NO_COLOR is set (https://no-color.org) or asked otherwise."""
+    if requested is not None:
+        return requested
+    return stream_is_tty and not os.environ.get("NO_COLOR")
+
+
+def render(report: Report, style: Style = Style()) -> Iterator[str]:
+    yield from _headline(report, style)
+    yield ""
+    for number, finding in enumerate(report.findings, 1):
+        yield from _finding(number, finding, style)
+        yield ""
+    yield from _warnings(report, style)
+    yield from _thread_table(report.analyses, style)
+
+
+def _headline(report: Report, style: Style) -> Iterator[str]:
+    facts = report.snapshot.process
+    critical = [f for f in report.findings if f.severity is Severity.CRITICAL]
+    if report.verdict is Verdict.NO_HANG:
+        counts = _activity_counts(report.analyses)
+        yield style.green(f"threaddoc: no hang found in process {facts.pid}") + f" ({counts})"
+    else:
+        label = "DEADLOCK" if report.verdict is Verdict.DEADLOCK else "HANG"
+        yield style.red(f"threaddoc: {label} in process {facts.pid}") + ": " + clean_line(critical[0].title)
+        if len(critical) > 1:
+            yield f"  and {len(critical) - 1} more critical finding{'s' * (len(critical) > 2)} below"
+    details = [f"pid {facts.pid}"]
+    if facts.python_version:
+        details.append(f"Python {facts.python_version}")
+    details.append(f"{len(report.analyses)} thread{'s' * (len(report.analyses) != 1)}")
+    if facts.cmdline:
+        details.append(clean_line(" ".join(facts.cmdline))[:160])
+    yield style.dim("  " + " · ".join(details))
+
+
+def _activity_counts(analyses: Sequence[ThreadAnalysis]) -> str:
+    counts: dict[str, int] = {}
+    for analysis in analyses:
+        key = analysis.wait.activity.value
+        counts[key] = counts.get(key, 0) + 1
+    order = [Activity.RUNNING.value, Activity.IDLE.value, Activity.BLOCKED.value]
+    return ", ".join(f"{counts[key]} {key}" for key in order if key in counts)
+
+
+def _finding(number: int, finding: Finding, style: Style) -> Iterator[str]:
+    paint = style.red if finding.severity is Severity.CRITICAL else style.yellow
+    yield paint(f"[{number}] {finding.kind}") + style.dim(
+        f" · {finding.severity.value} · {finding.confidence.value}")
+    yield "    " + style.bold(clean_line(finding.title))
+    yield ""
+    if finding.cycle:
+        for step in finding.cycle:
+            yield from _cycle_step(step, finding, style)
+    else:
+        yield from _threads_and_evidence(finding, style)
+    if finding.blocked:
+        yield ""
+        yield "    Blocked behind it:"
+        for ref, where in finding.blocked:
+            line = f"      {_thread(ref)}"
+            if ref.role:
+                line += f" {clean_line(ref.role)}"
+            if where is not None:
+                line += f", at {_location(where)}"
+            yield line
+    yield ""
+    yield "    Why: " + clean_line(finding.explanation)
+    if finding.suggestions:
+        yield ""
+        yield "    " + style.bold("Fix:")
+        for suggestion in finding.suggestions:
+            yield "      - " + clean_line(suggestion.summary)
+            for example_line in suggestion.example.splitlines():
+                yield "            " + style.dim(clean_line(example_line))
+
+
+def _cycle_step(step: CycleStep, finding: Finding, style: Style) -> Iterator[str]:
+    yield f"    {style.bold(_thread(step.thread))}"
+    what = clean_line(step.resource.name)
+    kind = step.resource.lock_type or step.resource.kind
+    detail = ", ".join(part for part in (kind, clean_line(step.resource.detail)) if part)
+    verb = "joins" if step.via == "join" else "waits for"
+    yield f"        {verb} {style.bold(what)} ({detail})"
+    if step.waits_at is not None:
+        yield from _evidence(step.waits_at, "          at ")
+    if step.via == "join":
+        yield f"        which is thread {_thread(step.held_by)}"
+    else:
+        held = "likely held by" if finding.confidence.value != "confirmed" else "held by"
+        taken = f", taken at {_location(step.taken_at)}" if step.taken_at else ""
+        yield f"        {held} {_thread(step.held_by)}{taken}"
+        if step.taken_at is not None and step.taken_at.code:
+            yield "               " + style.dim(clean_line(step.taken_at.code))
+
+
+def _threads_and_evidence(finding: Finding, style: Style) -> Iterator[str]:
+    blocked_names = {ref.name for ref, _ in finding.blocked}
+    for ref in finding.threads:
+        if ref.name not in blocked_names:
+            yield f"    {style.bold(_thread(ref))}" + (f": {clean_line(ref.role)}" if ref.role else "")
+    for evidence in finding.evidence:
+        prefix = f"      {clean_line(evidence.note)}, at " if evidence.note else "      at "
+        yield from _evidence(evidence, prefix)
+
+
+def _evidence(evidence: Evidence, prefix: str) -> Iterator[str]:
+    yield f"{prefix}{_location(evidence)}"
+    if evidence.code:
+        yield " " * 15 + clean_line(evidence.code)
+
+
+def _location(evidence: Evidence) -> str:
+    return f"{clean_line(display_path(evidence.file))}:{evidence.line} in {clean_line(evidence.function)}"
+
+
+def _thread(ref: ThreadRef) -> str:
+    tid = f" (tid {ref.os_thread_id})" if ref.os_thread_id is not None else ""
+    return f'"{clean_line(ref.name)}"{tid}'
+
+
+def _warnings(report: Report, style: Style) -> Iterator[str]:
+    if report.snapshot.warnings:
+        for warning in report.snapshot.warnings:
+            yield style.yellow("warning: ") + clean_line(warning)
+        yield ""
+
+
+def _thread_table(analyses: Sequence[ThreadAnalysis], style: Style) -> Iterator[str]:
+    rows = [("NAME", "TID", "STATE", "WAITING ON", "WHERE")]
+    for analysis in sorted(analyses, key=lambda analysis: report_order(analysis.thread)):
+        rows.append(_thread_row(analysis))
+    widths = [min(max(len(row[column]) for row in rows), 32) for column in range(4)]
+    yield style.bold(f"Threads ({len(analyses)})")
+    for index, row in enumerate(rows):
+        cells = [row[column][:32].ljust(widths[column]) for column in range(4)]
+        line = "  " + "  ".join([*cells, row[4]])
+        yield style.dim(line.rstrip()) if index == 0 else line.rstrip()
+
+
+def _thread_row(analysis: ThreadAnalysis) -> tuple[str, str, str, str, str]:
+    thread = analysis.thread
+    waits_on = analysis.waits_for.name if analysis.waits_for else ""
+    frame = analysis.site_frame or thread.innermost_own_frame or (thread.frames[0] if thread.frames else None)
+    where = (f"{display_path(frame.filename)}:{frame.line} in {frame.function}" if frame else "")
+    return (
+        clean_line(thread.name),
+        str(thread.os_thread_id or ""),
+        analysis.wait.kind.value,
+        clean_line(waits_on),
+        clean_line(where),
+    )

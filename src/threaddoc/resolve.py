@@ -1,0 +1,260 @@
+"""Resolution: which object each thread waits for, and which locks it holds.
+
+A plain `threading.Lock` records no owner, so holders are read from source: the
+`with` blocks and un-released `.acquire()` calls that enclose each frame's line.
+An expression is named by what it is rooted in -- a local or argument (py-spy's
+address for it), or a module global (module + name) -- so `self._lock` in one
+thread and `other._lock` in another are the same lock exactly when `self` and
+`other` have the same address.  Expressions with no such root (subscripts,
+calls) are kept, marked unrooted, and never matched by guesswork.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, replace
+from typing import Union
+
+from threaddoc import sourcecode
+from threaddoc.classify import WaitKind, WaitState
+from threaddoc.collect.parse import module_of
+from threaddoc.model import Frame, Snapshot, SourceFile, Thread
+
+Key = tuple[Union[str, int], ...]
+
+LOCK_TYPES = {
+    "lock": "Lock", "_thread.lock": "Lock", "Lock": "Lock", "allocate_lock": "Lock",
+    "RLock": "RLock", "_thread.RLock": "RLock", "_RLock": "RLock",
+    "Condition": "Condition", "Semaphore": "Semaphore", "BoundedSemaphore": "BoundedSemaphore",
+}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Something a thread can wait for: a lock, a thread, a future..."""
+
+    kind: str  # "lock", "thread", "future", "event", "condition", "queue", "object"
+    name: str  # as the program spells it: "lock_a", "self._lock", "fut"
+    key: Key | None = None  # identity; None when the expression cannot be rooted
+    detail: str = ""  # where the name lives: "module global in bank.py"
+    lock_type: str | None = None
+    address: int | None = None
+
+    @property
+    def rooted(self) -> bool:
+        return self.key is not None
+
+
+@dataclass(frozen=True)
+class Held:
+    """A lock-like object a thread holds, and where it took it."""
+
+    resource: Resource
+    frame: int
+    line: int
+    how: str  # "with" or "acquire"
+
+
+@dataclass(frozen=True)
+class ThreadAnalysis:
+    """One thread after classification and resolution."""
+
+    thread: Thread
+    wait: WaitState
+    waits_for: Resource | None = None
+    holds: tuple[Held, ...] = ()
+
+    @property
+    def site_frame(self) -> Frame | None:
+        if self.wait.site is None:
+            return None
+        return self.thread.frames[self.wait.site]
+
+
+def resolve_all(snapshot: Snapshot, waits: tuple[WaitState, ...]) -> tuple[ThreadAnalysis, ...]:
+    names_by_address = {
+        address: thread.name
+        for thread in snapshot.threads
+        if (address := thread.thread_object_address) is not None
+    }
+    return tuple(
+        _resolve(thread, wait, snapshot, names_by_address)
+        for thread, wait in zip(snapshot.threads, waits)
+    )
+
+
+def _resolve(
+    thread: Thread, wait: WaitState, snapshot: Snapshot, thread_names: dict[int, str]
+) -> ThreadAnalysis:
+    wait = _with_site_expression(thread, wait, snapshot)
+    waits_for = _waited_resource(thread, wait, snapshot, thread_names)
+    if waits_for is not None and waits_for.lock_type == "RLock" and wait.kind is WaitKind.LOCK:
+        wait = replace(wait, kind=WaitKind.RLOCK, summary="waits for an RLock")
+    return ThreadAnalysis(thread=thread, wait=wait, waits_for=waits_for,
+                          holds=_held_locks(thread, snapshot))
+
+
+_API_METHODS = {
+    WaitKind.THREAD_JOIN: ("join",),
+    WaitKind.FUTURE_RESULT: ("result", "exception"),
+    WaitKind.FUTURES_WAIT: ("wait", "as_completed"),
+    WaitKind.EVENT_WAIT: ("wait",),
+    WaitKind.CONDITION_WAIT: ("wait", "wait_for"),
+    WaitKind.SEMAPHORE: ("acquire",),
+    WaitKind.BARRIER: ("wait",),
+    WaitKind.QUEUE_GET: ("get",),
+    WaitKind.QUEUE_PUT: ("put",),
+    WaitKind.QUEUE_JOIN: ("join",),
+    WaitKind.EXECUTOR_SHUTDOWN: ("shutdown",),
+}
+
+
+def _with_site_expression(thread: Thread, wait: WaitState, snapshot: Snapshot) -> WaitState:
+    """The program's own spelling of what it waits on (`t1.join()` -> `t1`)."""
+    if wait.expression is not None or wait.api is None or wait.site is None or wait.site == wait.api:
+        return wait
+    methods = _API_METHODS.get(wait.kind)
+    frame = thread.frames[wait.site]
+    source = snapshot.source(frame.filename)
+    if not methods or source is None:
+        return wait
+    statement = sourcecode.statement_at(source, frame.line)
+    if statement is None:
+        return wait
+    expression = _waited_expression(statement, methods, module_function=wait.kind in _MODULE_FUNCTIONS)
+    return replace(wait, expression=expression) if expression is not None else wait
+
+
+_MODULE_FUNCTIONS = frozenset({WaitKind.FUTURES_WAIT})
+
+
+def _waited_expression(statement: ast.stmt, methods: tuple[str, ...], module_function: bool) -> str | None:
+    for call in sourcecode.calls_in(statement):
+        if call.name not in methods:
+            continue
+        if module_function:
+            # `wait(fs)`, `concurrent.futures.as_completed(fs)`: the futures are the argument.
+            return sourcecode.unparse(call.node.args[0]) if call.node.args else None
+        if call.receiver is not None:
+            return sourcecode.unparse(call.receiver)
+    if isinstance(statement, (ast.With, ast.AsyncWith)) and statement.items:
+        # `with semaphore:` / `with condition:` call the API with no call in sight.
+        return sourcecode.unparse(statement.items[0].context_expr)
+    return None
+
+
+_SUBJECT_KINDS = {
+    WaitKind.THREAD_JOIN: "thread",
+    WaitKind.FUTURE_RESULT: "future",
+    WaitKind.FUTURES_WAIT: "futures",
+    WaitKind.EVENT_WAIT: "event",
+    WaitKind.CONDITION_WAIT: "condition",
+    WaitKind.SEMAPHORE: "semaphore",
+    WaitKind.BARRIER: "barrier",
+    WaitKind.QUEUE_GET: "queue",
+    WaitKind.QUEUE_PUT: "queue",
+    WaitKind.QUEUE_JOIN: "queue",
+    WaitKind.POOL_IDLE: "queue",
+    WaitKind.EXECUTOR_SHUTDOWN: "executor",
+}
+
+
+def _waited_resource(
+    thread: Thread, wait: WaitState, snapshot: Snapshot, thread_names: dict[int, str]
+) -> Resource | None:
+    if wait.kind.is_lock and wait.expression is not None and wait.site is not None:
+        return root_expression(wait.expression, thread.frames[wait.site], snapshot, "lock")
+    kind = _SUBJECT_KINDS.get(wait.kind)
+    if kind is None or wait.subject is None or wait.subject.address is None:
+        return None
+    address = wait.subject.address
+    name = wait.expression or f"{wait.subject.type_name or 'object'} at {address:#x}"
+    if kind == "thread" and address in thread_names:
+        name = thread_names[address]
+    return Resource(kind=kind, name=name, key=("object", address, ""),
+                    detail=f"{wait.subject.type_name or 'object'} at {address:#x}", address=address)
+
+
+def _held_locks(thread: Thread, snapshot: Snapshot) -> tuple[Held, ...]:
+    held: list[Held] = []
+    for index, frame in enumerate(thread.frames):
+        source = snapshot.source(frame.filename)
+        if source is None:
+            continue
+        for taken in sourcecode.held_at(source, frame.line):
+            resource = root_expression(sourcecode.unparse(taken.expression), frame, snapshot, "lock")
+            held.append(Held(resource=resource, frame=index, line=taken.line, how=taken.how))
+    return tuple(held)
+
+
+def root_expression(text: str, frame: Frame, snapshot: Snapshot, kind: str) -> Resource:
+    """Name the object an expression evaluates to in `frame`, by what it is rooted in."""
+    try:
+        node: ast.expr = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return Resource(kind=kind, name=text, detail="expression threaddoc could not read")
+    path: list[str] = []
+    while isinstance(node, ast.Attribute):
+        path.insert(0, node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return Resource(kind=kind, name=text,
+                        detail="computed expression (subscript or call): identity unknown")
+    attributes = "".join(f".{part}" for part in path)
+    local = frame.local(node.id)
+    if local is not None:
+        if local.address is None:
+            return Resource(kind=kind, name=text, detail=f"local `{node.id}` without an address")
+        owner = f"{local.type_name or 'object'} at {local.address:#x}"
+        lock_type = _lock_type_of_local(local.type_name) if not path else _lock_type_of_attribute(
+            frame, snapshot, path[-1])
+        return Resource(
+            kind=kind, name=text, key=("object", local.address, attributes),
+            detail=f"attribute of {owner}" if path else owner,
+            lock_type=lock_type, address=local.address if not path else None,
+        )
+    module, name = _global_origin(frame, snapshot, node.id)
+    lock_type = (_lock_type_of_global(snapshot, module, name) if not path
+                 else _lock_type_of_attribute(frame, snapshot, path[-1]))
+    return Resource(
+        kind=kind, name=text, key=("global", module, name + attributes),
+        detail=f"module global in {module}", lock_type=lock_type,
+    )
+
+
+def _global_origin(frame: Frame, snapshot: Snapshot, name: str) -> tuple[str, str]:
+    """(module, name) where a global was defined: follows `from X import name`."""
+    source = snapshot.source(frame.filename)
+    module_tree = sourcecode.tree(source) if source is not None else None
+    if module_tree is not None:
+        for node in module_tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    if (alias.asname or alias.name) == name:
+                        return node.module, alias.name
+    return frame.module, name
+
+
+def _lock_type_of_local(type_name: str | None) -> str | None:
+    return LOCK_TYPES.get(type_name or "")
+
+
+def _lock_type_of_global(snapshot: Snapshot, module: str, name: str) -> str | None:
+    source = _source_of_module(snapshot, module)
+    if source is None:
+        return None
+    return LOCK_TYPES.get(sourcecode.assigned_constructor(source, name, attribute=False) or "")
+
+
+def _lock_type_of_attribute(frame: Frame, snapshot: Snapshot, attribute: str) -> str | None:
+    source = snapshot.source(frame.filename)
+    if source is None:
+        return None
+    return LOCK_TYPES.get(sourcecode.assigned_constructor(source, attribute, attribute=True) or "")
+
+
+def _source_of_module(snapshot: Snapshot, module: str) -> SourceFile | None:
+    for path, source in snapshot.sources.items():
+        if module_of(path)[0] == module:
+            return source
+    return None

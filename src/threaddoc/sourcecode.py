@@ -1,0 +1,227 @@
+"""Reading the program's own statements: what a frame is doing at its line.
+
+Pure functions over `SourceFile`; parsed trees are cached per file text so a
+thousand threads paused in the same function cost one parse.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Union
+
+from threaddoc.model import SourceFile
+
+FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call in a statement: `receiver.name(...)` or `name(...)`."""
+
+    name: str
+    receiver: ast.expr | None
+    node: ast.Call
+
+    def keyword(self, name: str) -> ast.expr | None:
+        for keyword in self.node.keywords:
+            if keyword.arg == name:
+                return keyword.value
+        return None
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A lock-like object taken and still held at some line: `with EXPR:` or `EXPR.acquire()`."""
+
+    expression: ast.expr
+    line: int
+    how: str  # "with" or "acquire"
+
+
+@lru_cache(maxsize=256)
+def _parse(text: str) -> ast.Module | None:
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def tree(source: SourceFile) -> ast.Module | None:
+    return _parse(source.text)
+
+
+def statement_at(source: SourceFile, line: int) -> ast.stmt | None:
+    """The innermost statement that starts at or spans `line`."""
+    module = tree(source)
+    if module is None:
+        return None
+    found: ast.stmt | None = None
+    for node in ast.walk(module):
+        if (isinstance(node, ast.stmt) and _spans(node, line, header_only=True)
+                and (found is None or _narrower(node, found))):
+            found = node
+    return found
+
+
+def _spans(node: ast.stmt, line: int, header_only: bool) -> bool:
+    start = node.lineno
+    end = node.end_lineno or start
+    if header_only and isinstance(node, _COMPOUND):
+        # A compound statement is "at" a line only in its header (`with x:`),
+        # not anywhere in its body.
+        end = _header_end(node)
+    return start <= line <= end
+
+
+_COMPOUND = (ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While, ast.If, ast.Try,
+             ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _header_end(node: ast.stmt) -> int:
+    body: list[ast.stmt] = getattr(node, "body", [])
+    if body:
+        return max(node.lineno, body[0].lineno - 1)
+    return node.lineno
+
+
+def _narrower(node: ast.stmt, other: ast.stmt) -> bool:
+    return (node.lineno, -(node.end_lineno or 0)) > (other.lineno, -(other.end_lineno or 0))
+
+
+def calls_in(statement: ast.stmt) -> list[Call]:
+    """Calls the statement makes, innermost (evaluated first) last."""
+    calls: list[Call] = []
+    for node in _header_nodes(statement):
+        for child in ast.walk(node):
+            if isinstance(child, ast.Call):
+                calls.append(_as_call(child))
+    return calls
+
+
+def _header_nodes(statement: ast.stmt) -> Iterator[ast.AST]:
+    """The parts of a statement evaluated at its own line (not a compound body)."""
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        yield from statement.items
+    elif isinstance(statement, (ast.For, ast.AsyncFor)):
+        yield statement.iter
+    elif isinstance(statement, (ast.While, ast.If)):
+        yield statement.test
+    elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Try)):
+        return
+    else:
+        yield statement
+
+
+def _as_call(node: ast.Call) -> Call:
+    if isinstance(node.func, ast.Attribute):
+        return Call(name=node.func.attr, receiver=node.func.value, node=node)
+    if isinstance(node.func, ast.Name):
+        return Call(name=node.func.id, receiver=None, node=node)
+    return Call(name="", receiver=None, node=node)
+
+
+def enclosing_function(source: SourceFile, line: int) -> FunctionNode | None:
+    module = tree(source)
+    if module is None:
+        return None
+    best: FunctionNode | None = None
+    for node in ast.walk(module):
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.lineno <= line <= (node.end_lineno or node.lineno)
+                and (best is None or node.lineno > best.lineno)):
+            best = node
+    return best
+
+
+def held_at(source: SourceFile, line: int) -> list[Taken]:
+    """Lock-like objects taken in the function around `line` and still held there.
+
+    `with` blocks whose body encloses the line, and `.acquire()` calls earlier
+    in the same function with no `.release()` of the same expression between.
+    The `with` whose header is the line itself is being waited for, not held.
+    """
+    scope: ast.AST | None = enclosing_function(source, line) or tree(source)
+    if scope is None:
+        return []
+    taken: list[Taken] = []
+    for node in ast.walk(scope):
+        if (isinstance(node, (ast.With, ast.AsyncWith)) and node is not scope
+                and _header_end(node) < line <= (node.end_lineno or node.lineno)
+                and _inside_body(node, line)):
+            taken.extend(Taken(item.context_expr, node.lineno, "with") for item in node.items)
+    taken.extend(_unreleased_acquires(scope, line))
+    return sorted(taken, key=lambda item: item.line)
+
+
+def _inside_body(node: ast.With | ast.AsyncWith, line: int) -> bool:
+    return any(child.lineno <= line <= (child.end_lineno or child.lineno) for child in node.body)
+
+
+def _unreleased_acquires(scope: ast.AST, line: int) -> list[Taken]:
+    events: list[tuple[int, str, ast.expr]] = []
+    for node in ast.walk(scope):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("acquire", "release") and node.lineno < line):
+            events.append((node.lineno, node.func.attr, node.func.value))
+    held: dict[str, Taken] = {}
+    for lineno, action, receiver in sorted(events, key=lambda event: event[0]):
+        key = ast.dump(receiver)
+        if action == "acquire":
+            held[key] = Taken(receiver, lineno, "acquire")
+        else:
+            held.pop(key, None)
+    return list(held.values())
+
+
+def unparse(node: ast.AST) -> str:
+    return ast.unparse(node)
+
+
+def assigned_constructor(source: SourceFile, target: str, attribute: bool) -> str | None:
+    """The callable assigned to a global (`lock = threading.Lock()`) or an attribute
+    (`self._lock = RLock()`), as its last dotted component (`Lock`, `RLock`...)."""
+    module = tree(source)
+    if module is None:
+        return None
+    nodes = ast.walk(module) if attribute else iter(module.body)
+    for node in nodes:
+        targets: list[ast.expr] = []
+        value: ast.expr | None = None
+        if isinstance(node, ast.Assign):
+            targets, value = list(node.targets), node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        if not isinstance(value, ast.Call):
+            continue
+        for candidate in targets:
+            if _assigns(candidate, target, attribute):
+                return _callable_name(value.func)
+    return None
+
+
+def _assigns(candidate: ast.expr, target: str, attribute: bool) -> bool:
+    if attribute:
+        return isinstance(candidate, ast.Attribute) and candidate.attr == target
+    return isinstance(candidate, ast.Name) and candidate.id == target
+
+
+def _callable_name(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return None
+
+
+def assignment_before(function: FunctionNode, name: str, line: int) -> ast.Assign | None:
+    """The last plain assignment to `name` in `function` before `line`."""
+    found: ast.Assign | None = None
+    for node in ast.walk(function):
+        if (isinstance(node, ast.Assign) and node.lineno <= line
+                and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+                and (found is None or node.lineno > found.lineno)):
+            found = node
+    return found

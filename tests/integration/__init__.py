@@ -1,0 +1,1 @@
+"""Integration tests: real interpreters, real hung programs, threaddoc run as a subprocess."""

@@ -1,0 +1,64 @@
+"""Re-capture the recordings the unit tests run on.
+
+    python tests/tools/record_samples.py                 # hung samples x every interpreter
+    python tests/tools/record_samples.py --waits         # wait-state programs x every interpreter
+    python tests/tools/record_samples.py lock_order_deadlock --python 3.12
+
+Each program is started under each CPython 3.8-3.13 that pyenv holds, collected
+live by threaddoc's own collector (py-spy, psutil, sources) and written to
+tests/recordings/<program>-py<X.Y>.json (wait-state programs from
+tests/wait_programs/ to tests/recordings/waits/).  After re-capturing, update
+the golden reports with `python tests/tools/update_goldens.py` and review the diff.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TESTS))
+
+from pythons import interpreters
+
+from threaddoc.collect import collect
+from threaddoc.demo import running_program, sample_path
+
+RECORDINGS = TESTS / "recordings"
+WAIT_PROGRAMS = TESTS / "wait_programs"
+HUNG_SAMPLES = sorted(
+    path.stem for path in sample_path("__init__.py").parent.glob("*.py") if not path.name.startswith("_")
+)
+WAIT_KINDS = sorted(path.stem for path in WAIT_PROGRAMS.glob("*.py") if not path.name.startswith("_"))
+
+
+def record(script: Path, minor: str, python: Path, directory: Path) -> Path:
+    with running_program(script, python=str(python)) as process:
+        recording = collect(process.pid)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{script.stem}-py{minor}.json"
+    target.write_text(recording.to_json(), encoding="utf-8")
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("programs", nargs="*", help="program names (default: all)")
+    parser.add_argument("--waits", action="store_true", help="record tests/wait_programs/")
+    parser.add_argument("--python", action="append", help="minor version(s), e.g. 3.12")
+    options = parser.parse_args()
+    available = interpreters()
+    if options.waits:
+        scripts = [WAIT_PROGRAMS / f"{name}.py" for name in options.programs or WAIT_KINDS]
+        directory = RECORDINGS / "waits"
+    else:
+        scripts = [sample_path(f"{name}.py") for name in options.programs or HUNG_SAMPLES]
+        directory = RECORDINGS
+    for minor in options.python or list(available):
+        for script in scripts:
+            print(record(script, minor, available[minor], directory), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Regenerate the golden reports from the recordings:
+
+    python tests/tools/update_goldens.py
+
+Writes tests/golden/<recording>.txt and .json, exactly what the renderers print
+for each recording in tests/recordings/.  Review `git diff tests/golden` before
+committing: every change there is a change users will see.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TESTS))
+
+from conftest import GOLDEN, recording_names, report
+
+from threaddoc.render import json as json_render
+from threaddoc.render import text as text_render
+
+
+def golden_text(name: str) -> str:
+    return "\n".join(text_render.render(report(name))) + "\n"
+
+
+def golden_json(name: str) -> str:
+    return json_render.render(report(name))
+
+
+def main() -> None:
+    GOLDEN.mkdir(exist_ok=True)
+    for name in recording_names():
+        (GOLDEN / f"{name}.txt").write_text(golden_text(name), encoding="utf-8")
+        (GOLDEN / f"{name}.json").write_text(golden_json(name), encoding="utf-8")
+        print(GOLDEN / name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Findings and verdicts on the hung samples, on every CPython 3.8-3.13."""
+
+from __future__ import annotations
+
+from threaddoc.findings import Confidence, Severity, Verdict
+from threaddoc.pipeline import Report
+
+
+def test_lock_order_deadlock_names_threads_locks_and_places(lock_order_report: Report) -> None:
+    assert lock_order_report.verdict is Verdict.DEADLOCK
+    [finding] = lock_order_report.findings
+    assert finding.kind == "lock-order-deadlock"
+    assert finding.severity is Severity.CRITICAL
+    assert finding.confidence is Confidence.LIKELY
+    steps = {step.thread.name: step for step in finding.cycle}
+    assert set(steps) == {"teller-1", "teller-2"}
+    assert steps["teller-1"].resource.name == "audit_lock"
+    assert steps["teller-1"].held_by.name == "teller-2"
+    assert steps["teller-2"].resource.name == "ledger_lock"
+    assert steps["teller-2"].held_by.name == "teller-1"
+    for step in finding.cycle:
+        assert step.waits_at is not None and step.taken_at is not None
+        assert step.waits_at.code == f"with {step.resource.name}:"
+        assert step.taken_at.code == f"with {step.resource.name}:"
+        assert step.waits_at.function in ("post_to_audit", "reconcile_ledger")
+    assert [ref.name for ref, _ in finding.blocked] == ["MainThread"]
+    assert "ledger_lock" in finding.suggestions[0].summary
+    assert "audit_lock" in finding.suggestions[0].summary
+
+
+def test_nested_submit_starves_the_single_worker(nested_submit_report: Report) -> None:
+    assert nested_submit_report.verdict is Verdict.HANG
+    [finding] = nested_submit_report.findings
+    assert finding.kind == "executor-starvation"
+    assert finding.confidence is Confidence.LIKELY
+    assert [ref.name for ref in finding.threads if ref.role == "starved worker"] == ["renderer_0"]
+    assert finding.resources[0].name == "renderer"
+    codes = [evidence.code for evidence in finding.evidence]
+    assert "chart = pool.submit(render_chart, title)" in codes
+    assert any("chart.result()" in code for code in codes)
+    assert [ref.name for ref, _ in finding.blocked] == ["MainThread"]
+    assert any("max_workers" in s.summary for s in finding.suggestions)
+    assert any("timeout" in s.example for s in finding.suggestions)
+
+
+def test_busy_but_healthy_is_no_hang(healthy_report: Report) -> None:
+    assert healthy_report.verdict is Verdict.NO_HANG
+    assert not [f for f in healthy_report.findings if f.severity is Severity.CRITICAL]
+    kinds = {a.thread.name: a.wait.kind.value for a in healthy_report.analyses}
+    assert kinds["http-server"] == "server-idle"
+    assert kinds["cruncher-0"] == "running"

@@ -1,0 +1,31 @@
+"""futures-wait: `waiter` blocks in `concurrent.futures.wait([f1, f2])` on two
+futures whose tasks (workers `pool_0`, `pool_1`) never finish."""
+import concurrent.futures
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import _ready
+
+
+def task(forever):
+    forever.wait()
+
+
+def waiter_main(futures):
+    done, not_done = concurrent.futures.wait(futures)  # BLOCKS
+    return done, not_done
+
+
+def main(ready_path):
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pool")
+    forever = threading.Event()
+    futures = [pool.submit(task, forever), pool.submit(task, forever)]
+    waiter = _ready.start("waiter", waiter_main, futures)
+    _ready.wait_blocked(waiter, check=lambda: all(len(f._waiters) == 1 for f in futures))
+    _ready.write_ready(ready_path)
+    _ready.forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
