@@ -7,7 +7,7 @@ import time
 
 def _state(native_id):
     try:
-        with open("/proc/self/task/%d/stat" % native_id) as stat:
+        with open(f"/proc/self/task/{native_id}/stat") as stat:
             # The state follows the parenthesised command name, which may hold spaces.
             return stat.read().rsplit(")", 1)[1].split()[0]
     except OSError:

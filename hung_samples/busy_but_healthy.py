@@ -37,7 +37,7 @@ def main(ready_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
     threading.Thread(target=server.serve_forever, name="http-server", daemon=True).start()
     for index in range(2):
-        threading.Thread(target=crunch, args=(b"%d" % index,), name="cruncher-%d" % index,
+        threading.Thread(target=crunch, args=(str(index).encode(),), name=f"cruncher-{index}",
                          daemon=True).start()
     jobs = queue.Queue(maxsize=100)
     threading.Thread(target=take_jobs, args=(jobs,), name="job-taker", daemon=True).start()

@@ -17,12 +17,12 @@ pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="renderer")
 
 
 def render_chart(name):
-    return "<chart %s>" % name
+    return f"<chart {name}>"
 
 
 def render_report(title):
     chart = pool.submit(render_chart, title)
-    return "<report %s %s>" % (title, chart.result())
+    return f"<report {title} {chart.result()}>"
 
 
 def main(ready_path):

@@ -58,6 +58,7 @@ def cli() -> None:
 @click.argument("pid", type=click.IntRange(min=1))
 @_output_options
 @click.option("--timeout", type=click.FloatRange(min=1.0), default=20.0, show_default=True,
+              metavar="SECONDS",
               help="Seconds to let py-spy read the target before giving up.")
 @click.option("--py-spy", "py_spy", metavar="PATH", default=None,
               help="The py-spy executable (default: $THREADDOC_PY_SPY, then beside threaddoc, "

@@ -60,6 +60,8 @@ def build_graph(analyses: Sequence[ThreadAnalysis]) -> WaitGraph:
 def _lock_edges(waiter: int, resource: Resource, analyses: Sequence[ThreadAnalysis]) -> list[Edge]:
     edges = []
     for holder, analysis in enumerate(analyses):
+        if holder == waiter and resource.lock_type == "RLock":
+            continue  # its owner re-enters an RLock without waiting
         for held in analysis.holds:
             if held.resource.key == resource.key:
                 edges.append(Edge(waiter, holder, resource, "lock", held))

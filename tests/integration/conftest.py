@@ -28,10 +28,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import pytest
 
@@ -152,10 +152,8 @@ def stop_process_group(process: subprocess.Popen[Any]) -> None:
     """SIGKILL the process group led by `process` (started with start_new_session) and reap it."""
     if process.returncode is None:
         # Not reaped yet, so its PID (the group id) cannot have been reused.
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     try:
         process.wait(timeout=KILL_TIMEOUT)
     except subprocess.TimeoutExpired:

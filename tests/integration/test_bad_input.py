@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -40,7 +40,7 @@ def assert_one_line_error(run: Any, status: int) -> str:
     return line
 
 
-def proc_state(pid: int) -> Optional[str]:
+def proc_state(pid: int) -> str | None:
     """The state letter of /proc/PID/stat, or None when there is no such process."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -160,7 +160,7 @@ def test_py_spy_failing(threaddoc, hung_sample, tmp_path, body):  # type: ignore
 def test_py_spy_hanging_is_cut_off_by_timeout(threaddoc, hung_sample, tmp_path):  # type: ignore[no-untyped-def]
     pid_file = tmp_path / "fake.pid"
     fake = write_fake_py_spy(tmp_path / "py-spy", f"echo $$ > '{pid_file}'\nexec sleep 60\n")
-    fake_pid: Optional[int] = None
+    fake_pid: int | None = None
     try:
         run = threaddoc(["diagnose", str(hung_sample.pid), "--py-spy", fake, "--timeout", "1"])
         assert pid_file.exists(), f"the fake py-spy never ran: the case proved nothing\n{run.describe()}"

@@ -26,8 +26,15 @@ import sys
 import threading
 import time
 
-__all__ = ["start", "wait_blocked", "wait_busy", "write_ready", "forever",
-           "task_state", "blocking_line"]
+__all__ = [
+    "blocking_line",
+    "forever",
+    "start",
+    "task_state",
+    "wait_blocked",
+    "wait_busy",
+    "write_ready",
+]
 
 
 def start(name, target, *args):
@@ -39,7 +46,7 @@ def start(name, target, *args):
 
 def task_state(native_id):
     """Kernel state letter (R, S, D, T, Z, ...) of one thread of this process."""
-    with open("/proc/self/task/%d/stat" % native_id, "rb") as f:
+    with open(f"/proc/self/task/{native_id}/stat", "rb") as f:
         data = f.read()
     # The comm field may contain spaces or ')': the state follows the last ')'.
     return data[data.rindex(b")") + 2:data.rindex(b")") + 3].decode()
@@ -110,8 +117,7 @@ def wait_blocked(thread, check=None, states=("S",), consecutive=5,
             if streak >= consecutive:
                 return
         if time.monotonic() > deadline:
-            raise RuntimeError("waiter not blocked after %.0fs (last state/frame: %r)"
-                               % (timeout, last))
+            raise RuntimeError(f"waiter not blocked after {timeout:.0f}s (last state/frame: {last!r})")
         time.sleep(interval)
 
 

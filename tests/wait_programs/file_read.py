@@ -12,7 +12,7 @@ def waiter_main(f):
 
 
 def main(ready_path):
-    rfd, wfd = os.pipe()  # wfd stays open, nothing is ever written
+    rfd, _wfd = os.pipe()  # wfd stays open, nothing is ever written
     f = os.fdopen(rfd, "rb")
     waiter = _ready.start("waiter", waiter_main, f)
     _ready.wait_blocked(waiter)

@@ -12,7 +12,7 @@ def waiter_main(poller):
 
 
 def main(ready_path):
-    rfd, wfd = os.pipe()  # wfd stays open, nothing is ever written
+    rfd, _wfd = os.pipe()  # wfd stays open, nothing is ever written
     poller = select.poll()
     poller.register(rfd, select.POLLIN)
     waiter = _ready.start("waiter", waiter_main, poller)

@@ -15,7 +15,7 @@ def waiter_main(rfd):
 
 
 def main(ready_path):
-    rfd, wfd = os.pipe()  # wfd stays open, nothing is ever written
+    rfd, _wfd = os.pipe()  # wfd stays open, nothing is ever written
     waiter = _ready.start("waiter", waiter_main, rfd)
     _ready.wait_blocked(waiter)
     _ready.write_ready(ready_path)

@@ -15,7 +15,7 @@ def waiter_main(sel):
 
 
 def main(ready_path):
-    rfd, wfd = os.pipe()  # wfd stays open, nothing is ever written
+    rfd, _wfd = os.pipe()  # wfd stays open, nothing is ever written
     sel = selectors.DefaultSelector()
     sel.register(rfd, selectors.EVENT_READ)
     waiter = _ready.start("waiter", waiter_main, sel)

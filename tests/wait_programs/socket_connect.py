@@ -15,7 +15,7 @@ def syn_sent_to(port):
     """True if /proc/net/tcp shows a connection in SYN_SENT (st 02) to ``port``."""
     with open("/proc/self/net/tcp") as f:
         rows = [line.split() for line in f.readlines()[1:]]
-    return any(r[2].endswith(":%04X" % port) and r[3] == "02" for r in rows)
+    return any(r[2].endswith(f":{port:04X}") and r[3] == "02" for r in rows)
 
 
 def waiter_main(addr):

@@ -13,7 +13,7 @@ def send_queue(port):
     """Bytes queued for sending (tx_queue in /proc/net/tcp) on local ``port``."""
     with open("/proc/self/net/tcp") as f:
         for r in (line.split() for line in f.readlines()[1:]):
-            if r[1].endswith(":%04X" % port):
+            if r[1].endswith(f":{port:04X}"):
                 return int(r[4].split(":")[0], 16)
     return 0
 

@@ -14,7 +14,7 @@ def waiter_main(stdin):
 
 
 def main(ready_path):
-    rfd, wfd = os.pipe()  # wfd stays open, nothing is ever written
+    rfd, _wfd = os.pipe()  # wfd stays open, nothing is ever written
     os.dup2(rfd, 0)
     os.close(rfd)
     waiter = _ready.start("waiter", waiter_main, sys.stdin)

@@ -30,7 +30,7 @@ def waiter_main(proc):
 
 
 def main(ready_path):
-    proc, lifeline = spawn_child()
+    proc, _lifeline = spawn_child()
     waiter = _ready.start("waiter", waiter_main, proc)
     _ready.wait_blocked(waiter, check=lambda: proc.returncode is None)
     _ready.write_ready(ready_path, child_pid=proc.pid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Callable, TypeVar
 
 import psutil
@@ -39,7 +40,7 @@ def process_facts(pid: int) -> ProcessFacts:
                 exe=exe,
                 python_version=_python_version(pid, exe),
                 username=_safe(process.username, None),
-                create_time=_safe(process.create_time, None),
+                create_time=_start_time(pid) or _safe(process.create_time, None),
                 num_threads=_safe(process.num_threads, None),
             )
     except psutil.NoSuchProcess:
@@ -61,6 +62,22 @@ def _safe(call: Callable[[], T], default: D) -> T | D:
         return call()
     except (psutil.AccessDenied, psutil.ZombieProcess, OSError):
         return default
+
+
+def _start_time(pid: int) -> float | None:
+    """When the process started, to ~10 ms.
+
+    psutil derives it from the boot time in whole seconds, which is too coarse to
+    tell whether a source file changed just before or just after the start.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])
+        booted = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+        return booted + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _looks_like_python(pid: int, facts: ProcessFacts) -> bool:

@@ -57,17 +57,31 @@ def _target_identity(pid: int) -> tuple[int, set[int]] | None:
         return None
 
 
-def _readable_by(info: os.stat_result, identity: tuple[int, set[int]] | None) -> bool:
-    if identity is None:
-        return False
+def _allowed(info: os.stat_result, identity: tuple[int, set[int]], bits: tuple[int, int, int]) -> bool:
     uid, gids = identity
     if uid == 0:
         return True
     if info.st_uid == uid:
-        return bool(info.st_mode & stat.S_IRUSR)
+        return bool(info.st_mode & bits[0])
     if info.st_gid in gids:
-        return bool(info.st_mode & stat.S_IRGRP)
-    return bool(info.st_mode & stat.S_IROTH)
+        return bool(info.st_mode & bits[1])
+    return bool(info.st_mode & bits[2])
+
+
+def _readable_by(resolved: str, info: os.stat_result, identity: tuple[int, set[int]] | None) -> bool:
+    """Whether the target's user could open the file: read on it, search on every directory above."""
+    if identity is None or not _allowed(info, identity, (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)):
+        return False
+    directory = os.path.dirname(resolved)
+    while directory and directory != "/":
+        try:
+            parent = os.stat(directory)
+        except OSError:
+            return False
+        if not _allowed(parent, identity, (stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH)):
+            return False
+        directory = os.path.dirname(directory)
+    return True
 
 
 def _read_one(
@@ -79,7 +93,7 @@ def _read_one(
         return None
     if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SOURCE_BYTES:
         return None
-    if not _readable_by(info, identity):
+    if not _readable_by(resolved, info, identity):
         return f"{path} is not readable by the target's user; its source was not read"
     try:
         with open(resolved, "rb") as handle:
