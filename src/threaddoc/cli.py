@@ -113,12 +113,18 @@ def schema_command() -> None:
 
 
 def _emit(report: Report, as_json: bool, color: bool | None) -> None:
-    if as_json:
-        click.echo(json_render.render(report), nl=False)
-        return
-    style = text_render.Style(color=text_render.use_color(sys.stdout.isatty(), color))
-    for line in text_render.render(report, style):
-        click.echo(line, color=style.color)
+    try:
+        if as_json:
+            click.echo(json_render.render(report), nl=False)
+            return
+        style = text_render.Style(color=text_render.use_color(sys.stdout.isatty(), color))
+        for line in text_render.render(report, style):
+            click.echo(line, color=style.color)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`threaddoc diagnose PID | head -1`): the exit status must
+        # still be the diagnosis, not click's 1 for a broken pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _exit_status(report: Report) -> int:
@@ -138,10 +144,6 @@ def main(argv: list[str] | None = None) -> None:
         _fail(error.one_line(), error.exit_code)
     except KeyboardInterrupt:
         _fail("threaddoc: interrupted", 130)
-    except BrokenPipeError:
-        # The reader went away (`threaddoc ... | head`): not an error of ours.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(EXIT_NO_HANG)
     except SystemExit:
         raise
     except Exception as error:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from threaddoc.classify import WaitKind
-from threaddoc.resolve import Held, Resource, ThreadAnalysis
+from threaddoc.resolve import Held, Key, Resource, ThreadAnalysis
 
 
 @dataclass(frozen=True)
@@ -46,27 +46,38 @@ def build_graph(analyses: Sequence[ThreadAnalysis]) -> WaitGraph:
         for index, analysis in enumerate(analyses)
         if (address := analysis.thread.thread_object_address) is not None
     }
+    holders = _holders_by_key(analyses)
     for waiter, analysis in enumerate(analyses):
         resource = analysis.waits_for
         if resource is None or resource.key is None:
             continue
         if analysis.wait.kind.is_lock:
-            edges.extend(_lock_edges(waiter, resource, analyses))
+            edges.extend(_lock_edges(waiter, resource, holders.get(resource.key, ())))
         elif analysis.wait.kind is WaitKind.THREAD_JOIN and resource.address in thread_index:
             edges.append(Edge(waiter, thread_index[resource.address], resource, "join"))
     return WaitGraph.of(edges)
 
 
-def _lock_edges(waiter: int, resource: Resource, analyses: Sequence[ThreadAnalysis]) -> list[Edge]:
-    edges = []
-    for holder, analysis in enumerate(analyses):
-        if holder == waiter and resource.lock_type == "RLock":
-            continue  # its owner re-enters an RLock without waiting
+def _holders_by_key(analyses: Sequence[ThreadAnalysis]) -> dict[Key, list[tuple[int, Held]]]:
+    """Who holds each lock, and where it took it (innermost frame first, as the stack reads)."""
+    holders: dict[Key, list[tuple[int, Held]]] = {}
+    for index, analysis in enumerate(analyses):
         for held in analysis.holds:
-            if held.resource.key == resource.key:
-                edges.append(Edge(waiter, holder, resource, "lock", held))
-                break
-    return edges
+            if held.resource.key is None:
+                continue
+            owners = holders.setdefault(held.resource.key, [])
+            if not owners or owners[-1][0] != index:
+                owners.append((index, held))
+    return holders
+
+
+def _lock_edges(waiter: int, resource: Resource, holders: Sequence[tuple[int, Held]]) -> list[Edge]:
+    return [
+        Edge(waiter, holder, resource, "lock", held)
+        for holder, held in holders
+        # Its owner re-enters an RLock without waiting: no edge to itself.
+        if not (holder == waiter and resource.lock_type == "RLock")
+    ]
 
 
 def find_cycles(graph: WaitGraph, size: int) -> list[tuple[Edge, ...]]:

@@ -49,14 +49,6 @@ class Frame:
             return self.function.rsplit(".", 1)[0].rsplit(".", 1)[-1]
         return None
 
-    @property
-    def short_filename(self) -> str:
-        return self.filename.rsplit("/", 1)[-1]
-
-    @property
-    def location(self) -> str:
-        return f"{self.short_filename}:{self.line}"
-
 
 @dataclass(frozen=True)
 class Thread:
@@ -70,14 +62,17 @@ class Thread:
     frames: tuple[Frame, ...]
 
     @property
-    def own_frames(self) -> tuple[Frame, ...]:
-        """Frames of the program itself (not the standard library), innermost first."""
-        return tuple(frame for frame in self.frames if not frame.is_stdlib)
+    def innermost_own_index(self) -> int | None:
+        """Index of the innermost frame of the program itself (not the standard library)."""
+        for index, frame in enumerate(self.frames):
+            if not frame.is_stdlib:
+                return index
+        return None
 
     @property
     def innermost_own_frame(self) -> Frame | None:
-        own = self.own_frames
-        return own[0] if own else None
+        index = self.innermost_own_index
+        return self.frames[index] if index is not None else None
 
     @property
     def thread_object_address(self) -> int | None:

@@ -90,8 +90,19 @@ def _resolve(
     waits_for = _waited_resource(thread, wait, snapshot, thread_names)
     if waits_for is not None and waits_for.lock_type == "RLock" and wait.kind is WaitKind.LOCK:
         wait = replace(wait, kind=WaitKind.RLOCK, summary="waits for an RLock")
-    return ThreadAnalysis(thread=thread, wait=wait, waits_for=waits_for,
-                          holds=_held_locks(thread, snapshot))
+    holds = _held_locks(thread, snapshot)
+    released = _released_while_waiting(thread, wait, snapshot)
+    if released is not None:
+        holds = tuple(held for held in holds if held.resource.key != released)
+    return ThreadAnalysis(thread=thread, wait=wait, waits_for=waits_for, holds=holds)
+
+
+def _released_while_waiting(thread: Thread, wait: WaitState, snapshot: Snapshot) -> Key | None:
+    """`Condition.wait()` releases the condition's lock until it is notified: a thread
+    waiting inside `with cond:` does not hold `cond`."""
+    if wait.kind is not WaitKind.CONDITION_WAIT or wait.expression is None or wait.site is None:
+        return None
+    return root_expression(wait.expression, thread.frames[wait.site], snapshot, "lock").key
 
 
 _API_METHODS = {

@@ -53,6 +53,9 @@ def tree(source: SourceFile) -> ast.Module | None:
     return _parse(source.text)
 
 
+# Threads parked at the same line (a thousand workers behind one lock) ask the same
+# questions: answer each (file, line) once.
+@lru_cache(maxsize=8192)
 def statement_at(source: SourceFile, line: int) -> ast.stmt | None:
     """The innermost statement that starts at or spans `line`."""
     module = tree(source)
@@ -123,6 +126,7 @@ def _as_call(node: ast.Call) -> Call:
     return Call(name="", receiver=None, node=node)
 
 
+@lru_cache(maxsize=8192)
 def enclosing_function(source: SourceFile, line: int) -> FunctionNode | None:
     module = tree(source)
     if module is None:
@@ -136,7 +140,8 @@ def enclosing_function(source: SourceFile, line: int) -> FunctionNode | None:
     return best
 
 
-def held_at(source: SourceFile, line: int) -> list[Taken]:
+@lru_cache(maxsize=8192)
+def held_at(source: SourceFile, line: int) -> tuple[Taken, ...]:
     """Lock-like objects taken in the function around `line` and still held there.
 
     `with` blocks whose body encloses the line, and `.acquire()` calls earlier
@@ -145,7 +150,7 @@ def held_at(source: SourceFile, line: int) -> list[Taken]:
     """
     scope: ast.AST | None = enclosing_function(source, line) or tree(source)
     if scope is None:
-        return []
+        return ()
     taken: list[Taken] = []
     for node in ast.walk(scope):
         if (isinstance(node, (ast.With, ast.AsyncWith)) and node is not scope
@@ -153,7 +158,7 @@ def held_at(source: SourceFile, line: int) -> list[Taken]:
                 and _inside_body(node, line)):
             taken.extend(Taken(item.context_expr, node.lineno, "with") for item in node.items)
     taken.extend(_unreleased_acquires(scope, line))
-    return sorted(taken, key=lambda item: item.line)
+    return tuple(sorted(taken, key=lambda item: item.line))
 
 
 def _inside_body(node: ast.With | ast.AsyncWith, line: int) -> bool:
@@ -183,6 +188,12 @@ def unparse(node: ast.AST) -> str:
 def assigned_constructor(source: SourceFile, target: str, attribute: bool) -> str | None:
     """The callable assigned to a global (`lock = threading.Lock()`) or an attribute
     (`self._lock = RLock()`), as its last dotted component (`Lock`, `RLock`...)."""
+    call = assigned_call(source, target, attribute)
+    return callable_name(call.func) if call is not None else None
+
+
+def assigned_call(source: SourceFile, target: str, attribute: bool) -> ast.Call | None:
+    """The call whose result is assigned to a global or (any object's) attribute."""
     module = tree(source)
     if module is None:
         return None
@@ -198,7 +209,7 @@ def assigned_constructor(source: SourceFile, target: str, attribute: bool) -> st
             continue
         for candidate in targets:
             if _assigns(candidate, target, attribute):
-                return _callable_name(value.func)
+                return value
     return None
 
 
@@ -208,7 +219,7 @@ def _assigns(candidate: ast.expr, target: str, attribute: bool) -> bool:
     return isinstance(candidate, ast.Name) and candidate.id == target
 
 
-def _callable_name(func: ast.expr) -> str | None:
+def callable_name(func: ast.expr) -> str | None:
     if isinstance(func, ast.Attribute):
         return func.attr
     if isinstance(func, ast.Name):

@@ -8,9 +8,11 @@ cannot be inspected.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,12 @@ pytestmark = pytest.mark.integration
 EXIT_USAGE = 2
 EXIT_CANNOT_INSPECT = 3
 SAMPLE = "lock_order_deadlock.py"
+SAMPLE_PATH = Path(__file__).resolve().parents[2] / "hung_samples" / SAMPLE
+SYSTEM_PYTHON = Path("/usr/bin/python3")
 NOBODY = 65534
 WAIT = 10.0  # seconds to reap a process this module started
+READY_WAIT = 30.0  # seconds for a sample to write its ready file
+PROBE_WAIT = 30.0  # seconds for a quick `python -c ...` check
 
 
 def assert_one_line_error(run: Any, status: int) -> str:
@@ -213,5 +219,77 @@ def test_permission_denied(threaddoc, threaddoc_env, sample_runner):  # type: ig
 
     with sample_runner(SAMPLE) as process:
         run = threaddoc(["diagnose", str(process.pid)], env=env, **_as_nobody())
+    line = assert_one_line_error(run, EXIT_CANNOT_INSPECT)
+    assert any(word in line for word in ("root", "CAP_SYS_PTRACE", "ptrace_scope")), line
+
+
+def test_permission_denied_without_cap_sys_ptrace(threaddoc, threaddoc_env):  # type: ignore[no-untyped-def]
+    """root without CAP_SYS_PTRACE against a process of another user (nobody).
+
+    Unlike `test_permission_denied`, this needs no venv that nobody can run: the
+    target runs as nobody under the system interpreter, and threaddoc runs as root
+    with CAP_SYS_PTRACE dropped from its capability sets.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("needs root: starts a process as user nobody and drops CAP_SYS_PTRACE")
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("needs setpriv (util-linux) to switch users and drop capabilities")
+    as_nobody = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    without_ptrace = [setpriv, "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace"]
+    sample_env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LC_ALL": "C.UTF-8",
+                  "PYTHONDONTWRITEBYTECODE": "1"}
+    if not SYSTEM_PYTHON.is_file():
+        pytest.skip(f"needs the system interpreter {SYSTEM_PYTHON} to run the target as nobody")
+    try:
+        probe = subprocess.run(
+            [*as_nobody, str(SYSTEM_PYTHON), "-c", "import sys, threading; open(sys.argv[1]).close()",
+             str(SAMPLE_PATH)],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=PROBE_WAIT,
+            env=sample_env, cwd="/")
+        problem = probe.returncode != 0 and (probe.stderr.strip().splitlines() or ["no output"])[-1]
+    except (OSError, subprocess.TimeoutExpired) as error:
+        problem = str(error)
+    if problem:
+        pytest.skip(f"user nobody (uid {NOBODY}) cannot run {SYSTEM_PYTHON} on {SAMPLE_PATH} "
+                    f"({problem})")
+
+    workdir = Path(tempfile.mkdtemp(prefix="threaddoc-nobody-", dir="/tmp"))
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        workdir.chmod(0o777)  # the sample, as nobody, writes its ready file here
+        ready = workdir / "ready"
+        stderr_path = workdir / "sample.stderr"
+        with open(stderr_path, "wb") as stderr:
+            process = subprocess.Popen(
+                [*as_nobody, str(SYSTEM_PYTHON), str(SAMPLE_PATH), str(ready)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                env=sample_env, cwd=workdir, start_new_session=True)
+
+        def sample_stderr() -> str:
+            return stderr_path.read_text(errors="replace")[-2000:].strip() or "<empty stderr>"
+
+        deadline = time.monotonic() + READY_WAIT
+        while not ready.exists():
+            if process.poll() is not None:
+                pytest.fail(f"{SAMPLE} as nobody under {SYSTEM_PYTHON} exited with status "
+                            f"{process.returncode} before it was ready; its stderr:\n{sample_stderr()}",
+                            pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"{SAMPLE} as nobody under {SYSTEM_PYTHON} was not ready within "
+                            f"{READY_WAIT:g}s; its stderr:\n{sample_stderr()}", pytrace=False)
+            time.sleep(0.02)
+        owner = os.stat(f"/proc/{process.pid}").st_uid
+        assert owner == NOBODY, f"the sample (pid {process.pid}) runs as uid {owner}, not nobody"
+
+        run = threaddoc(["diagnose", str(process.pid)], prefix=without_ptrace, env=threaddoc_env())
+        assert process.poll() is None, (
+            f"the sample exited during the test: the case proved nothing\n{run.describe()}")
+    finally:
+        if process is not None:
+            if process.returncode is None:  # not reaped, so the group id cannot have been reused
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=WAIT)
+        shutil.rmtree(workdir, ignore_errors=True)
     line = assert_one_line_error(run, EXIT_CANNOT_INSPECT)
     assert any(word in line for word in ("root", "CAP_SYS_PTRACE", "ptrace_scope")), line

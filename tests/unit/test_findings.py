@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
 from threaddoc.findings import Confidence, Severity, Verdict
-from threaddoc.pipeline import Report
+from threaddoc.pipeline import Report, analyse
 
 
 def test_lock_order_deadlock_names_threads_locks_and_places(lock_order_report: Report) -> None:
@@ -49,3 +53,35 @@ def test_busy_but_healthy_is_no_hang(healthy_report: Report) -> None:
     kinds = {a.thread.name: a.wait.kind.value for a in healthy_report.analyses}
     assert kinds["http-server"] == "server-idle"
     assert kinds["cruncher-0"] == "running"
+
+
+def _with_pool_constructor(report: Report, constructor: str) -> Report:
+    """The nested-submit recording, as if `pool` had been built by `constructor`."""
+    snapshot = report.snapshot
+    sources = {}
+    for path, source in snapshot.sources.items():
+        text = source.text
+        if path.endswith("nested_submit_starvation.py"):
+            original = 'ThreadPoolExecutor(max_workers=1, thread_name_prefix="renderer")'
+            assert original in text
+            text = text.replace(original, constructor)
+        sources[path] = dataclasses.replace(source, text=text)
+    return analyse(dataclasses.replace(snapshot, sources=sources))
+
+
+@pytest.mark.parametrize(
+    "constructor",
+    [
+        "ProcessPoolExecutor(max_workers=4)",  # inner futures run in child processes
+        'ThreadPoolExecutor(max_workers=4, thread_name_prefix="charts")',  # another pool's workers
+    ],
+)
+def test_inner_work_sent_to_another_executor_is_not_starvation(
+    nested_submit_report: Report, constructor: str
+) -> None:
+    assert _with_pool_constructor(nested_submit_report, constructor).findings == ()
+
+
+def test_same_pool_without_a_name_prefix_is_still_starvation(nested_submit_report: Report) -> None:
+    report = _with_pool_constructor(nested_submit_report, "ThreadPoolExecutor(max_workers=1)")
+    assert [finding.kind for finding in report.findings] == ["executor-starvation"]

@@ -74,3 +74,13 @@ def test_find_cycles_reports_each_cycle_once() -> None:
 def test_find_cycles_sees_a_self_loop_and_no_cycle_in_a_chain() -> None:
     assert len(find_cycles(WaitGraph.of([_edge(0, 0)]), 1)) == 1
     assert find_cycles(WaitGraph.of([_edge(0, 1), _edge(1, 2)]), 3) == []
+
+
+@pytest.mark.parametrize("minor", ["3.8", "3.13"])
+def test_condition_wait_releases_the_condition(minor: str) -> None:
+    # The waiter sits in `with cond: cond.wait()`: while it waits, it does not hold `cond`.
+    report = _wait_report(f"condition_wait-py{minor}")
+    waiter = next(a for a in report.analyses if a.thread.name == "waiter")
+    assert waiter.wait.kind is WaitKind.CONDITION_WAIT
+    assert waiter.wait.expression == "cond"
+    assert [held.resource.name for held in waiter.holds] == []

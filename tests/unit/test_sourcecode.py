@@ -75,4 +75,4 @@ def test_assigned_constructor_reads_lock_types() -> None:
 def test_unparsable_source_yields_nothing() -> None:
     broken = SourceFile("/app/broken.py", "def (:\n")
     assert sourcecode.statement_at(broken, 1) is None
-    assert sourcecode.held_at(broken, 1) == []
+    assert sourcecode.held_at(broken, 1) == ()

@@ -47,7 +47,7 @@ def classify(thread: Thread, snapshot: Snapshot, someone_runs: bool = False) -> 
     by_frame = _match_library_frames(thread)
     if by_frame is not None:
         return by_frame
-    own = _first_own_frame(thread)
+    own = thread.innermost_own_index
     if thread.active or thread.owns_gil:
         return WaitState(WaitKind.RUNNING, "running on a CPU", site=own)
     if own == 0:
@@ -60,16 +60,9 @@ def classify(thread: Thread, snapshot: Snapshot, someone_runs: bool = False) -> 
     return WaitState(WaitKind.IDLE_OTHER, "blocked inside the standard library", site=own)
 
 
-def _first_own_frame(thread: Thread) -> int | None:
-    for index, frame in enumerate(thread.frames):
-        if not frame.is_stdlib:
-            return index
-    return None
-
-
 def _library_prefix(thread: Thread) -> int:
     """How many innermost frames belong to the library the program called."""
-    own = _first_own_frame(thread)
+    own = thread.innermost_own_index
     return len(thread.frames) if own is None else own
 
 
@@ -106,7 +99,7 @@ def _same_function(rule: FrameRule, frame: Frame) -> bool:
 
 def _state_from_frame(thread: Thread, index: int, rule: FrameRule) -> WaitState:
     frame = thread.frames[index]
-    own = _first_own_frame(thread)
+    own = thread.innermost_own_index
     subject = frame.local(rule.subject) if rule.subject else None
     return WaitState(
         kind=rule.kind,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from threaddoc import sourcecode
 from threaddoc.classify import Activity, WaitKind
-from threaddoc.model import Snapshot, Thread
+from threaddoc.model import Frame, Snapshot, Thread
 from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
@@ -62,7 +62,9 @@ def detect_executor_starvation(
             analyses[i].wait.activity is not Activity.IDLE
             for other in pools if other is not pool for i in other.workers
         )
-        findings.append(_starvation_finding(snapshot, analyses, pool, others_busy))
+        finding = _starvation_finding(snapshot, analyses, pool, others_busy)
+        if finding is not None:
+            findings.append(finding)
     return findings
 
 
@@ -70,12 +72,22 @@ def _waits_forever_on_futures(analysis: ThreadAnalysis) -> bool:
     return analysis.wait.kind in _FUTURE_WAITS and analysis.wait.has_timeout is not True
 
 
+def _goes_elsewhere(submit: Submit, pool: Pool) -> bool:
+    """The inner work demonstrably goes to another executor: a process pool (its futures run
+    in child processes), or a thread pool whose workers are named otherwise."""
+    if submit.executor is not None and "ProcessPool" in submit.executor:
+        return True
+    return submit.name_prefix is not None and submit.name_prefix != pool.name
+
+
 def _starvation_finding(
     snapshot: Snapshot, analyses: Sequence[ThreadAnalysis], pool: Pool, others_busy: bool
-) -> Finding:
+) -> Finding | None:
     size = len(pool.workers)
     submits = [_submit_site(analyses[i], snapshot) for i in pool.workers]
-    every_submit_found = all(site is not None for site in submits)
+    if any(submit is not None and _goes_elsewhere(submit, pool) for submit in submits):
+        return None
+    every_submit_found = all(submit is not None for submit in submits)
     confidence = Confidence.LIKELY if every_submit_found and not others_busy else Confidence.POSSIBLE
     workers = tuple(thread_ref(analyses[i], "starved worker") for i in pool.workers)
     blocked = tuple(
@@ -91,7 +103,7 @@ def _starvation_finding(
         if at is not None:
             evidence.append(at)
         if submit is not None:
-            evidence.append(submit)
+            evidence.append(submit.evidence)
     only = "its only worker waits" if size == 1 else f"all {size} workers wait"
     return Finding(
         kind="executor-starvation",
@@ -119,7 +131,16 @@ def _waited_name(analysis: ThreadAnalysis) -> str:
     return analysis.waits_for.name if analysis.waits_for else "a future"
 
 
-def _submit_site(analysis: ThreadAnalysis, snapshot: Snapshot) -> Evidence | None:
+@dataclass(frozen=True)
+class Submit:
+    """Where a waited future was submitted, and what is known of the executor it went to."""
+
+    evidence: Evidence
+    executor: str | None  # the constructor: "ThreadPoolExecutor", "ProcessPoolExecutor"...
+    name_prefix: str | None  # its `thread_name_prefix=` literal
+
+
+def _submit_site(analysis: ThreadAnalysis, snapshot: Snapshot) -> Submit | None:
     """Where the waited future was submitted: the `.submit(` that produced it, if in sight."""
     frame = analysis.site_frame
     if frame is None:
@@ -128,22 +149,51 @@ def _submit_site(analysis: ThreadAnalysis, snapshot: Snapshot) -> Evidence | Non
     if source is None:
         return None
     statement = sourcecode.statement_at(source, frame.line)
-    if statement is not None and _has_submit(statement):
-        return frame_evidence(frame, snapshot, note="inner work submitted here")
-    function = sourcecode.enclosing_function(source, frame.line)
-    expression = analysis.wait.expression
-    if function is None or expression is None:
-        return None
-    root = expression.split(".")[0].split("[")[0]
-    assignment = sourcecode.assignment_before(function, root, frame.line)
-    if assignment is not None and _has_submit(assignment):
-        return frame_evidence(frame, snapshot, assignment.lineno, note="inner work submitted here")
+    call = _submit_call(statement) if statement is not None else None
+    line = frame.line
+    if call is None:
+        function = sourcecode.enclosing_function(source, frame.line)
+        expression = analysis.wait.expression
+        if function is None or expression is None:
+            return None
+        root = expression.split(".")[0].split("[")[0]
+        assignment = sourcecode.assignment_before(function, root, frame.line)
+        call = _submit_call(assignment) if assignment is not None else None
+        if call is None or assignment is None:
+            return None
+        line = assignment.lineno
+    executor, prefix = _executor_of(call, frame, snapshot)
+    evidence = frame_evidence(frame, snapshot, line, note="inner work submitted here")
+    return Submit(evidence, executor, prefix)
+
+
+def _submit_call(node: ast.AST) -> ast.Call | None:
+    for child in ast.walk(node):
+        if (isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute)
+                and child.func.attr in ("submit", "map")):
+            return child
     return None
 
 
-def _has_submit(node: ast.AST) -> bool:
-    return any(
-        isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute)
-        and child.func.attr in ("submit", "map")
-        for child in ast.walk(node)
-    )
+def _executor_of(call: ast.Call, frame: Frame, snapshot: Snapshot) -> tuple[str | None, str | None]:
+    """The constructor and `thread_name_prefix` of the executor a `.submit()` goes to, where the
+    program's source says (`pool = ThreadPoolExecutor(...)`, `self._pool = ...`), or py-spy's
+    type of a local."""
+    assert isinstance(call.func, ast.Attribute)
+    receiver = call.func.value
+    source = snapshot.source(frame.filename)
+    if isinstance(receiver, ast.Name):
+        local = frame.local(receiver.id)
+        if local is not None:
+            return local.type_name, None
+        constructor = sourcecode.assigned_call(source, receiver.id, attribute=False) if source else None
+    elif isinstance(receiver, ast.Attribute):
+        constructor = sourcecode.assigned_call(source, receiver.attr, attribute=True) if source else None
+    else:
+        return None, None
+    if constructor is None:
+        return None, None
+    prefix = next((kw.value.value for kw in constructor.keywords
+                   if kw.arg == "thread_name_prefix" and isinstance(kw.value, ast.Constant)
+                   and isinstance(kw.value.value, str)), None)
+    return sourcecode.callable_name(constructor.func), prefix

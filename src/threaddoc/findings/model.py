@@ -41,10 +41,6 @@ class Evidence:
     code: str
     note: str = ""
 
-    @property
-    def short_file(self) -> str:
-        return self.file.rsplit("/", 1)[-1]
-
 
 @dataclass(frozen=True)
 class ResourceRef:
