@@ -81,23 +81,81 @@ def _lock_edges(waiter: int, resource: Resource, holders: Sequence[tuple[int, He
 
 
 def find_cycles(graph: WaitGraph, size: int) -> list[tuple[Edge, ...]]:
-    """Elementary cycles, each reported once, starting at its lowest thread index."""
-    cycles: list[tuple[Edge, ...]] = []
-    seen: set[frozenset[int]] = set()
+    """One cycle per knot of mutually waiting threads (strongly connected component),
+    through its lowest-numbered thread. Linear in threads and edges: thousands of
+    blocked threads must not make this the slow stage."""
+    cycles = []
+    for component in _strongly_connected(graph, size):
+        start = min(component)
+        if len(component) == 1 and not any(e.holder == start for e in graph.out_of(start)):
+            continue
+        cycle = _path_back(graph, start, component)
+        if cycle:
+            cycles.append(cycle)
+    return sorted(cycles, key=lambda cycle: cycle[0].waiter)
 
-    def walk(start: int, node: int, path: list[Edge], visited: set[int]) -> None:
-        for edge in graph.out_of(node):
-            if edge.holder == start:
-                members = frozenset(e.waiter for e in [*path, edge])
-                if members not in seen:
-                    seen.add(members)
-                    cycles.append((*path, edge))
-            elif edge.holder > start and edge.holder not in visited:
-                walk(start, edge.holder, [*path, edge], visited | {edge.holder})
 
-    for start in range(size):
-        walk(start, start, [], {start})
-    return cycles
+def _strongly_connected(graph: WaitGraph, size: int) -> list[set[int]]:
+    """Tarjan's algorithm, iteratively (no recursion limit on long chains)."""
+    index: dict[int, int] = {}
+    lowlink: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[int] = []
+    components: list[set[int]] = []
+    counter = 0
+    for root in range(size):
+        if root in index:
+            continue
+        work: list[tuple[int, int]] = [(root, 0)]
+        while work:
+            node, edge_position = work.pop()
+            if edge_position == 0:
+                index[node] = lowlink[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            edges = graph.out_of(node)
+            if edge_position < len(edges):
+                work.append((node, edge_position + 1))
+                successor = edges[edge_position].holder
+                if successor not in index:
+                    work.append((successor, 0))
+                elif successor in on_stack:
+                    lowlink[node] = min(lowlink[node], index[successor])
+                continue
+            if lowlink[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                components.append(component)
+            if work:
+                parent = work[-1][0]
+                lowlink[parent] = min(lowlink[parent], lowlink[node])
+    return components
+
+
+def _path_back(graph: WaitGraph, start: int, component: set[int]) -> tuple[Edge, ...]:
+    """The shortest cycle from `start` back to itself inside its component (breadth first)."""
+    came_by: dict[int, Edge] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for edge in graph.out_of(node):
+                if edge.holder == start:
+                    path = [edge]
+                    while path[0].waiter != start:
+                        path.insert(0, came_by[path[0].waiter])
+                    return tuple(path)
+                if edge.holder in component and edge.holder not in came_by:
+                    came_by[edge.holder] = edge
+                    following.append(edge.holder)
+        frontier = following
+    return ()
 
 
 def blocked_behind(graph: WaitGraph, members: frozenset[int]) -> list[tuple[int, Edge]]:

@@ -7,6 +7,8 @@ is named after.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from conftest import RECORDINGS, load_recording
 
@@ -85,3 +87,11 @@ def test_blocking_kinds_are_blocked_and_idle_kinds_idle() -> None:
     assert WaitKind.SERVER_IDLE.activity is Activity.IDLE
     assert WaitKind.POOL_IDLE.activity is Activity.IDLE
     assert WaitKind.RUNNING.activity is Activity.RUNNING
+
+
+def test_without_source_a_thread_is_not_guessed_to_be_running() -> None:
+    snapshot = _waits("lock_acquire-py3.11")
+    blind = dataclasses.replace(snapshot, sources={})
+    waits = dict(zip((thread.name for thread in blind.threads), classify_all(blind)))
+    assert waits["waiter"].kind is WaitKind.IDLE_OTHER
+    assert "source" in waits["waiter"].summary

@@ -84,3 +84,11 @@ def test_condition_wait_releases_the_condition(minor: str) -> None:
     assert waiter.wait.kind is WaitKind.CONDITION_WAIT
     assert waiter.wait.expression == "cond"
     assert [held.resource.name for held in waiter.holds] == []
+
+
+def test_a_chain_of_thousands_of_waits_is_walked_without_recursion() -> None:
+    chain = [_edge(index, index + 1, f"l{index}") for index in range(5000)]
+    assert find_cycles(WaitGraph.of(chain), 5001) == []
+    ring = WaitGraph.of([*chain, _edge(5000, 0, "back")])
+    [cycle] = find_cycles(ring, 5001)
+    assert len(cycle) == 5001

@@ -51,6 +51,9 @@ def classify(thread: Thread, snapshot: Snapshot, someone_runs: bool = False) -> 
     if thread.active or thread.owns_gil:
         return WaitState(WaitKind.RUNNING, "running on a CPU", site=own)
     if own == 0:
+        if snapshot.source(thread.frames[0].filename) is None:
+            return WaitState(WaitKind.IDLE_OTHER, "waiting; its source could not be read to tell on what",
+                             site=0)
         by_call = _match_statement(thread.frames[0], snapshot)
         if by_call is not None:
             return by_call
