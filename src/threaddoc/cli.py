@@ -80,20 +80,20 @@ diagnose_command.name = "diagnose"
 
 
 @cli.command("demo", epilog=EXIT_STATUS_HELP)
-@click.argument("scenario", required=False, default="lock-order",
+@click.argument("scenario", required=False, default="lock-order", metavar="[SCENARIO]",
                 type=click.Choice(list(demo.SCENARIOS)))
 @_output_options
 @click.option("--list", "list_only", is_flag=True, help="List the demo scenarios and exit.")
 def demo_command(scenario: str, as_json: bool, color: bool | None, list_only: bool) -> None:
     """Run a bundled hung program, diagnose it, and stop it.
 
-    SCENARIO is one of lock-order (default), nested-submit and healthy.  Exits 0
-    when the diagnosis is the one the scenario expects, which also proves that
+    SCENARIO is lock-order (default) or another of `threaddoc demo --list`.  Exits
+    0 when the diagnosis is the one the scenario expects, which also proves that
     threaddoc can attach to processes on this host.
     """
     if list_only:
         for item in demo.SCENARIOS.values():
-            click.echo(f"{item.name:14} {item.story} (expect: {item.expected_verdict})")
+            click.echo(f"{item.name:18} {item.story} (expect: {item.expected_verdict})")
         return
     chosen = demo.scenario(scenario)
     with demo.running_sample(chosen.sample) as process:

@@ -59,15 +59,19 @@ def build_graph(analyses: Sequence[ThreadAnalysis]) -> WaitGraph:
 
 
 def _holders_by_key(analyses: Sequence[ThreadAnalysis]) -> dict[Key, list[tuple[int, Held]]]:
-    """Who holds each lock, and where it took it (innermost frame first, as the stack reads)."""
+    """Who holds each lock, and where it first took it: an RLock re-entered deeper in the
+    stack was acquired at its outermost `with`, the others only raise its count."""
     holders: dict[Key, list[tuple[int, Held]]] = {}
     for index, analysis in enumerate(analyses):
+        first_taken: dict[Key, Held] = {}
         for held in analysis.holds:
             if held.resource.key is None:
                 continue
-            owners = holders.setdefault(held.resource.key, [])
-            if not owners or owners[-1][0] != index:
-                owners.append((index, held))
+            known = first_taken.get(held.resource.key)
+            if known is None or (held.frame, -held.line) > (known.frame, -known.line):
+                first_taken[held.resource.key] = held
+        for key, held in first_taken.items():
+            holders.setdefault(key, []).append((index, held))
     return holders
 
 

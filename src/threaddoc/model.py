@@ -51,6 +51,21 @@ class Frame:
 
 
 @dataclass(frozen=True)
+class KernelState:
+    """What Linux says a thread is doing (/proc/PID/task/TID/{stat,syscall,wchan})."""
+
+    state: str  # "R" running, "S" sleeping, "D" uninterruptible...
+    syscall: str | None = None  # the blocking system call by name ("futex", "recvfrom"), if blocked
+    arguments: tuple[int, ...] = ()
+    wchan: str = ""
+
+    @property
+    def futex_address(self) -> int | None:
+        """The user address a thread sleeps on in futex(2): equal for waiters of one lock."""
+        return self.arguments[0] if self.syscall == "futex" and self.arguments else None
+
+
+@dataclass(frozen=True)
 class Thread:
     """A thread of the target; frames are innermost first."""
 
@@ -60,6 +75,7 @@ class Thread:
     active: bool
     owns_gil: bool
     frames: tuple[Frame, ...]
+    kernel: KernelState | None = None
 
     @property
     def innermost_own_index(self) -> int | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Union
 
 from threaddoc import sourcecode
-from threaddoc.classify import WaitKind, WaitState
+from threaddoc.classify import HOLD_RULES, WaitKind, WaitState, match_frame
 from threaddoc.collect.parse import module_of
 from threaddoc.model import Frame, Snapshot, SourceFile, Thread
 
@@ -39,6 +39,10 @@ class Resource:
     detail: str = ""  # where the name lives: "module global in bank.py"
     lock_type: str | None = None
     address: int | None = None
+    # How reports name it unambiguously: the global (`ledger_lock`), the class attribute
+    # (`Account._lock`), or the object (`Account@0x7f3a1c2b4d10._lock`).
+    label: str = ""
+    library: str | None = None  # for locks kept inside a library object: "logging.Handler"
 
     @property
     def rooted(self) -> bool:
@@ -106,6 +110,8 @@ def _released_while_waiting(thread: Thread, wait: WaitState, snapshot: Snapshot)
 
 
 _API_METHODS = {
+    WaitKind.LOCK: ("acquire",),
+    WaitKind.RLOCK: ("acquire",),
     WaitKind.THREAD_JOIN: ("join",),
     WaitKind.FUTURE_RESULT: ("result", "exception"),
     WaitKind.FUTURES_WAIT: ("wait", "as_completed"),
@@ -173,22 +179,45 @@ _SUBJECT_KINDS = {
 def _waited_resource(
     thread: Thread, wait: WaitState, snapshot: Snapshot, thread_names: dict[int, str]
 ) -> Resource | None:
+    if wait.kind.is_lock and wait.lock_attribute and wait.subject and wait.subject.address is not None:
+        return _library_lock(wait.subject.type_name, wait.subject.address, wait.lock_attribute,
+                             wait.lock_type, wait.library or "the library")
     if wait.kind.is_lock and wait.expression is not None and wait.site is not None:
         return root_expression(wait.expression, thread.frames[wait.site], snapshot, "lock")
     kind = _SUBJECT_KINDS.get(wait.kind)
     if kind is None or wait.subject is None or wait.subject.address is None:
         return None
     address = wait.subject.address
-    name = wait.expression or f"{wait.subject.type_name or 'object'} at {address:#x}"
+    owner = _object_label(wait.subject.type_name, address)
+    name = wait.expression or owner
     if kind == "thread" and address in thread_names:
         name = thread_names[address]
-    return Resource(kind=kind, name=name, key=("object", address, ""),
-                    detail=f"{wait.subject.type_name or 'object'} at {address:#x}", address=address)
+    return Resource(kind=kind, name=name, key=("object", address, ""), detail=owner, address=address,
+                    label=name if kind == "thread" else f"{name} ({owner})")
+
+
+def _library_lock(
+    type_name: str | None, address: int, attribute: str, lock_type: str | None, library: str
+) -> Resource:
+    """A lock kept inside a library object, e.g. the RLock of a logging.Handler."""
+    owner = _object_label(type_name, address)
+    return Resource(kind="lock", name=f"self.{attribute}", key=("object", address, f".{attribute}"),
+                    detail=f"the lock {library} holds around emit()",
+                    lock_type=lock_type, label=f"{owner}.{attribute}", library=library)
+
+
+def _object_label(type_name: str | None, address: int) -> str:
+    return f"{(type_name or 'object').rsplit('.', 1)[-1]}@{address:#x}"
 
 
 def _held_locks(thread: Thread, snapshot: Snapshot) -> tuple[Held, ...]:
     held: list[Held] = []
     for index, frame in enumerate(thread.frames):
+        if frame.is_stdlib:
+            library = _held_by_library_frame(thread, index, snapshot)
+            if library is not None:
+                held.append(library)
+            continue
         source = snapshot.source(frame.filename)
         if source is None:
             continue
@@ -198,38 +227,82 @@ def _held_locks(thread: Thread, snapshot: Snapshot) -> tuple[Held, ...]:
     return tuple(held)
 
 
+def _held_by_library_frame(thread: Thread, index: int, snapshot: Snapshot) -> Held | None:
+    frame = thread.frames[index]
+    rule = match_frame(frame, HOLD_RULES)
+    if rule is None or index == 0 or thread.frames[index - 1].method_name != rule.callee:
+        return None
+    this = frame.local("self")
+    if this is None or this.address is None:
+        return None
+    lock = _library_lock(this.type_name, this.address, rule.lock_attribute, rule.lock_type, rule.library)
+    return Held(resource=lock, frame=index, line=_acquired_line(frame, snapshot), how="with")
+
+
+def _acquired_line(frame: Frame, snapshot: Snapshot) -> int:
+    """Where the library took the lock (`with self.lock:`, `self.acquire()`), from its
+    source when collected; else the line of the call it is in now."""
+    source = snapshot.source(frame.filename)
+    taken = sourcecode.held_at(source, frame.line) if source is not None else ()
+    return taken[-1].line if taken else frame.line
+
+
 def root_expression(text: str, frame: Frame, snapshot: Snapshot, kind: str) -> Resource:
     """Name the object an expression evaluates to in `frame`, by what it is rooted in."""
     try:
         node: ast.expr = ast.parse(text, mode="eval").body
     except SyntaxError:
-        return Resource(kind=kind, name=text, detail="expression threaddoc could not read")
+        return Resource(kind=kind, name=text, detail="expression threaddoc could not read", label=text)
     path: list[str] = []
     while isinstance(node, ast.Attribute):
         path.insert(0, node.attr)
         node = node.value
     if not isinstance(node, ast.Name):
-        return Resource(kind=kind, name=text,
+        return Resource(kind=kind, name=text, label=text,
                         detail="computed expression (subscript or call): identity unknown")
     attributes = "".join(f".{part}" for part in path)
+    class_attribute = _class_attribute(node.id, path, frame, snapshot)
+    if class_attribute is not None:
+        return class_attribute
     local = frame.local(node.id)
     if local is not None:
         if local.address is None:
-            return Resource(kind=kind, name=text, detail=f"local `{node.id}` without an address")
-        owner = f"{local.type_name or 'object'} at {local.address:#x}"
+            return Resource(kind=kind, name=text, label=text,
+                            detail=f"local `{node.id}` without an address")
         lock_type = _lock_type_of_local(local.type_name) if not path else _lock_type_of_attribute(
             frame, snapshot, path[-1])
+        owner = _object_label(local.type_name if path else lock_type or local.type_name, local.address)
         return Resource(
             kind=kind, name=text, key=("object", local.address, attributes),
-            detail=f"attribute of {owner}" if path else owner,
+            detail=f"`{text}` in {frame.function}",
             lock_type=lock_type, address=local.address if not path else None,
+            label=f"{owner}{attributes}",
         )
     module, name = _global_origin(frame, snapshot, node.id)
     lock_type = (_lock_type_of_global(snapshot, module, name) if not path
                  else _lock_type_of_attribute(frame, snapshot, path[-1]))
     return Resource(
         kind=kind, name=text, key=("global", module, name + attributes),
-        detail=f"module global in {module}", lock_type=lock_type,
+        detail=f"module global in {module}", lock_type=lock_type, label=name + attributes,
+    )
+
+
+def _class_attribute(root: str, path: list[str], frame: Frame, snapshot: Snapshot) -> Resource | None:
+    """`self._lock` where `_lock` is set in the class body, not per instance: one lock
+    shared by every instance, named like `Account._lock`."""
+    if root not in ("self", "cls") or len(path) != 1 or frame.class_name is None:
+        return None
+    source = snapshot.source(frame.filename)
+    if source is None:
+        return None
+    call = sourcecode.class_attribute_call(source, frame.class_name, path[0])
+    if call is None or sourcecode.assigns_instance_attribute(source, path[0]):
+        return None
+    name = f"{frame.class_name}.{path[0]}"
+    return Resource(
+        kind="lock", name=f"{root}.{path[0]}", key=("global", frame.module, name),
+        detail=f"class attribute of {frame.class_name} in {frame.module}",
+        lock_type=LOCK_TYPES.get(sourcecode.callable_name(call.func) or ""), label=name,
     )
 
 

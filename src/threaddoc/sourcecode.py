@@ -236,3 +236,30 @@ def assignment_before(function: FunctionNode, name: str, line: int) -> ast.Assig
                 and (found is None or node.lineno > found.lineno)):
             found = node
     return found
+
+
+def class_attribute_call(source: SourceFile, class_name: str, attribute: str) -> ast.Call | None:
+    """`attribute = SomeLock()` in the body of class `class_name` (a class attribute)."""
+    module = tree(source)
+    if module is None:
+        return None
+    for node in ast.walk(module):
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            for statement in node.body:
+                if (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call)
+                        and any(isinstance(t, ast.Name) and t.id == attribute for t in statement.targets)):
+                    return statement.value
+    return None
+
+
+def assigns_instance_attribute(source: SourceFile, attribute: str) -> bool:
+    """Whether any `something.attribute = ...` appears in the file."""
+    module = tree(source)
+    if module is None:
+        return False
+    for node in ast.walk(module):
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
+        if any(isinstance(t, ast.Attribute) and t.attr == attribute for t in targets):
+            return True
+    return False

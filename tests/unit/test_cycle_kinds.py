@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from threaddoc.classify import WaitKind, WaitState
+from threaddoc.findings import Confidence, Finding
 from threaddoc.findings.deadlock import detect_cycles
 from threaddoc.graph import build_graph
-from threaddoc.model import Frame, Local, ProcessFacts, Snapshot, Thread
+from threaddoc.model import Frame, KernelState, Local, ProcessFacts, Snapshot, Thread
 from threaddoc.resolve import Held, Resource, ThreadAnalysis
 
 
@@ -65,3 +68,32 @@ def test_an_rlock_held_by_its_waiter_is_no_self_deadlock() -> None:
     lock = _lock("cache_lock", "RLock")
     worker = _waits_lock(_thread("worker", 11, 0x100), lock, (Held(lock, 0, 5, "with"),))
     assert _detect(worker) == []
+
+
+def _in_futex(analysis: ThreadAnalysis, address: int) -> ThreadAnalysis:
+    thread = dataclasses.replace(analysis.thread, kernel=KernelState("S", "futex", (address, 0x189)))
+    return dataclasses.replace(analysis, thread=thread)
+
+
+def _cycle_with_a_third_waiter(second_futex: int, third_futex: int) -> Finding:
+    a, b = _lock("a"), _lock("b")
+    one = _waits_lock(_thread("one", 11, 0x100), b, (Held(a, 0, 5, "with"),))
+    two = _in_futex(_waits_lock(_thread("two", 12, 0x200), a, (Held(b, 0, 5, "with"),)), second_futex)
+    three = _in_futex(_waits_lock(_thread("three", 13, 0x300), a), third_futex)
+    analyses = (one, two, three)
+    snapshot = Snapshot(ProcessFacts(pid=1), tuple(x.thread for x in analyses))
+    [finding] = detect_cycles(snapshot, analyses, build_graph(analyses))
+    return finding
+
+
+def test_the_kernel_agreeing_on_a_lock_is_noted() -> None:
+    finding = _cycle_with_a_third_waiter(0x5000, 0x5000)
+    assert finding.confidence is Confidence.LIKELY
+    assert any("all sleep on futex 0x5000" in note for note in finding.notes)
+    assert [ref.name for ref, _ in finding.blocked] == ["three"]
+
+
+def test_the_kernel_contradicting_the_source_makes_the_deadlock_only_possible() -> None:
+    finding = _cycle_with_a_third_waiter(0x5000, 0x6000)
+    assert finding.confidence is Confidence.POSSIBLE
+    assert any("different futexes" in note for note in finding.notes)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from threaddoc import sourcecode
 from threaddoc.model import Frame, Local, Snapshot, Thread
 
 from .kinds import Activity, WaitKind
-from .rules import CALL_RULES, FRAME_RULES, CallRule, FrameRule
+from .rules import CALL_RULES, FRAME_RULES, HOLD_RULES, CallRule, FrameRule, HoldRule
 
-__all__ = ["Activity", "WaitKind", "WaitState", "classify", "classify_all"]
+__all__ = ["HOLD_RULES", "Activity", "HoldRule", "WaitKind", "WaitState", "classify", "classify_all",
+           "match_frame"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,10 @@ class WaitState:
     subject: Local | None = None
     expression: str | None = None
     has_timeout: bool | None = None
+    # A lock kept inside a library object (logging.Handler's `lock`), from the rule.
+    lock_attribute: str | None = None
+    lock_type: str | None = None
+    library: str | None = None
 
     @property
     def activity(self) -> Activity:
@@ -73,28 +80,40 @@ def _match_library_frames(thread: Thread) -> WaitState | None:
     prefix = _library_prefix(thread)
     # Outermost first: the API the program called says more than its internals.
     for index in reversed(range(prefix)):
-        rule = match_frame(thread.frames[index])
-        if rule is not None:
+        rule = match_frame(thread.frames[index], FRAME_RULES)
+        if rule is not None and (index == 0 or not rule.innermost_only):
             return _state_from_frame(thread, index, rule)
     return None
 
 
-def match_frame(frame: Frame) -> FrameRule | None:
-    exact = [rule for rule in FRAME_RULES if rule.module == frame.module and _same_function(rule, frame)]
+class _NamesAFunction(Protocol):
+    @property
+    def module(self) -> str: ...
+
+    @property
+    def function(self) -> str: ...
+
+
+Rule = TypeVar("Rule", bound=_NamesAFunction)
+
+
+def match_frame(frame: Frame, rules: Sequence[Rule]) -> Rule | None:
+    """The first rule naming the frame's function (`Class.method` in `module`)."""
+    exact = [rule for rule in rules if rule.module == frame.module and _same_function(rule, frame)]
     if exact:
         return exact[0]
     # Before 3.11 the class is the runtime type of `self`, maybe a subclass of the
     # library class (`class Worker(Thread)`): match on the method name then.
-    known_classes = {rule.function.split(".")[0] for rule in FRAME_RULES if rule.module == frame.module}
+    known_classes = {rule.function.split(".")[0] for rule in rules if rule.module == frame.module}
     if frame.class_name is not None and frame.class_name not in known_classes:
-        for rule in FRAME_RULES:
+        for rule in rules:
             if (rule.module == frame.module and "." in rule.function
                     and rule.function.rsplit(".", 1)[1] == frame.method_name):
                 return rule
     return None
 
 
-def _same_function(rule: FrameRule, frame: Frame) -> bool:
+def _same_function(rule: _NamesAFunction, frame: Frame) -> bool:
     if rule.function.startswith("*."):
         return frame.method_name == rule.function[2:] and frame.class_name is not None
     return frame.function == rule.function
@@ -111,6 +130,9 @@ def _state_from_frame(thread: Thread, index: int, rule: FrameRule) -> WaitState:
         api=index,
         subject=subject,
         has_timeout=_timeout_from_local(frame.local(rule.timeout_local)) if rule.timeout_local else None,
+        lock_attribute=rule.lock_attribute,
+        lock_type=rule.lock_type,
+        library=rule.library,
     )
 
 

@@ -29,6 +29,28 @@ class FrameRule:
     summary: str
     subject: str | None = "self"
     timeout_local: str | None = "timeout"
+    # Waits that happen in the frame itself (a C-level acquire at its line): they only
+    # apply when the frame is the innermost one.
+    innermost_only: bool = False
+    # For locks kept inside a library object (`handler.lock`): the attribute of `subject`
+    # that is the lock, and its type. Otherwise the lock is named from the program's statement.
+    lock_attribute: str | None = None
+    lock_type: str | None = None
+    library: str | None = None  # who keeps that lock, for the report: "logging.Handler"
+
+
+@dataclass(frozen=True)
+class HoldRule:
+    """A library frame that holds a lock while it calls `callee` (`Handler.handle` holds
+    the handler's lock around `emit()`). Requiring the callee keeps look-alikes out: before
+    3.11 `Logger.handle` is a bare `handle` too, and it holds nothing."""
+
+    module: str
+    function: str
+    callee: str
+    lock_attribute: str
+    lock_type: str
+    library: str
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,15 @@ FRAME_RULES: tuple[FrameRule, ...] = (
               "waits for futures (as_completed)", subject="fs"),
     FrameRule("concurrent.futures.thread", "_worker", WaitKind.POOL_IDLE,
               "idle pool worker waiting for work", subject="work_queue", timeout_local=None),
+    # Locks the program takes through the library.
+    FrameRule("threading", "Condition.__enter__", WaitKind.LOCK, "waits for a Condition's lock",
+              timeout_local=None, innermost_only=True),
+    FrameRule("logging", "Handler.acquire", WaitKind.RLOCK, "waits for a logging handler's lock",
+              timeout_local=None, innermost_only=True, lock_attribute="lock", lock_type="RLock",
+              library="logging.Handler"),
+    FrameRule("logging", "Handler.handle", WaitKind.RLOCK, "waits for a logging handler's lock",
+              timeout_local=None, innermost_only=True, lock_attribute="lock", lock_type="RLock",
+              library="logging.Handler"),
     # Synchronisation primitives.
     FrameRule("threading", "Event.wait", WaitKind.EVENT_WAIT, "waits for an Event"),
     FrameRule("threading", "Barrier.wait", WaitKind.BARRIER, "waits at a Barrier"),
@@ -133,4 +164,9 @@ CALL_RULES: tuple[CallRule, ...] = (
              receiver_types=("SimpleQueue", "_queue.SimpleQueue")),
     CallRule("put", WaitKind.QUEUE_PUT, "waits to put into a queue",
              receiver_types=("SimpleQueue", "_queue.SimpleQueue")),
+)
+
+HOLD_RULES: tuple[HoldRule, ...] = (
+    # 3.8-3.12: handle() calls self.acquire(), then emit(); 3.13: `with self.lock: emit()`.
+    HoldRule("logging", "Handler.handle", "emit", "lock", "RLock", "logging.Handler"),
 )

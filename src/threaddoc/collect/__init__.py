@@ -10,8 +10,10 @@ import dataclasses
 import re
 from typing import Any
 
+from threaddoc.classify.rules import HOLD_RULES
 from threaddoc.model import ProcessFacts
 
+from .kernel import machine, read_kernel_states
 from .parse import module_of
 from .process import process_facts
 from .pyspy import dump, find_py_spy
@@ -25,19 +27,36 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0) -> Re
     executable = find_py_spy(py_spy)
     facts = process_facts(pid)
     raw = dump(pid, executable, timeout)
-    sources, warnings = read_sources(pid, _program_files(raw), facts.create_time)
+    # Right after the dump: a thread stuck in a system call is still in it.
+    kernel = read_kernel_states(pid, _thread_ids(raw))
+    sources, warnings = read_sources(pid, _files_to_read(raw), facts.create_time)
     if facts.python_version is None:
         facts = _with_version_from_frames(facts, raw)
-    return Recording(process=facts, pyspy=tuple(raw), sources=sources, warnings=tuple(warnings))
+    return Recording(process=facts, pyspy=tuple(raw), sources=sources, warnings=tuple(warnings),
+                     kernel=kernel, arch=machine())
+
+
+def _thread_ids(raw: list[dict[str, Any]]) -> list[int]:
+    return [int(thread["os_thread_id"]) for thread in raw if isinstance(thread.get("os_thread_id"), int)]
 
 
 def _filenames(raw: list[dict[str, Any]]) -> set[str]:
     return {str(frame.get("filename") or "") for thread in raw for frame in thread.get("frames") or ()}
 
 
-def _program_files(raw: list[dict[str, Any]]) -> set[str]:
-    """Files of the program and its libraries; stdlib waits are known from the rule table."""
-    return {filename for filename in _filenames(raw) if filename and not module_of(filename)[1]}
+def _files_to_read(raw: list[dict[str, Any]]) -> set[str]:
+    """Files of the program and its libraries. Standard-library waits are known from the rule
+    table; of the standard library only the modules whose frames hold locks are read, to
+    say where they took them."""
+    files = set()
+    for filename in _filenames(raw):
+        module, stdlib = module_of(filename)
+        if filename and (not stdlib or module in _HOLDING_MODULES):
+            files.add(filename)
+    return files
+
+
+_HOLDING_MODULES = frozenset(rule.module for rule in HOLD_RULES)
 
 
 def _with_version_from_frames(facts: ProcessFacts, raw: list[dict[str, Any]]) -> ProcessFacts:

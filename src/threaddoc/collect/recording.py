@@ -6,6 +6,7 @@ The unit tests run every stage from recordings of the hung samples.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 from threaddoc.errors import UsageError
 from threaddoc.model import ProcessFacts, Snapshot, SourceFile
 
+from .kernel import kernel_state
 from .parse import parse_threads
 
 FORMAT = "threaddoc-recording"
@@ -26,14 +28,18 @@ class Recording:
     pyspy: tuple[Mapping[str, Any], ...]
     sources: Mapping[str, SourceFile] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    # /proc/PID/task/TID/{stat,syscall,wchan} by thread id, and the machine they were read on.
+    kernel: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    arch: str = ""
 
     def to_snapshot(self) -> Snapshot:
-        return Snapshot(
-            process=self.process,
-            threads=parse_threads(self.pyspy),
-            sources=self.sources,
-            warnings=self.warnings,
+        threads = tuple(
+            dataclasses.replace(thread, kernel=kernel_state(self.kernel[str(thread.os_thread_id)], self.arch))
+            if str(thread.os_thread_id) in self.kernel else thread
+            for thread in parse_threads(self.pyspy)
         )
+        return Snapshot(process=self.process, threads=threads, sources=self.sources,
+                        warnings=self.warnings)
 
     def to_json(self) -> str:
         document = {
@@ -46,6 +52,8 @@ class Recording:
                 for path, source in sorted(self.sources.items())
             },
             "warnings": list(self.warnings),
+            "kernel": {tid: dict(entry) for tid, entry in self.kernel.items()},
+            "arch": self.arch,
         }
         return json.dumps(document, indent=1, sort_keys=False) + "\n"
 
@@ -68,4 +76,6 @@ def load_recording(text: str) -> Recording:
             for path, entry in document.get("sources", {}).items()
         },
         warnings=tuple(document.get("warnings", ())),
+        kernel=document.get("kernel", {}),
+        arch=document.get("arch", ""),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from threaddoc.graph import Edge, WaitGraph, blocked_behind, find_cycles
 from threaddoc.model import Snapshot, report_order
@@ -10,7 +11,7 @@ from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
 from .evidence import held_evidence, resource_ref, thread_ref, wait_evidence
-from .model import Confidence, CycleStep, Finding, Severity
+from .model import Confidence, CycleStep, Finding, ResourceRef, Severity
 
 
 def detect_cycles(
@@ -40,28 +41,32 @@ def _cycle_finding(
     )
     names = [analyses[edge.waiter].thread.label for edge in cycle]
     resources = tuple(dict.fromkeys(resource_ref(edge.resource) for edge in cycle))
-    lock_names = [edge.resource.name for edge in cycle if edge.via == "lock"]
+    locks = [edge.resource.label or edge.resource.name for edge in cycle if edge.via == "lock"]
+    notes, contradicted = _kernel_notes(analyses, cycle)
     if len(cycle) == 1 and cycle[0].via == "lock":
-        kind, title = "self-deadlock", f"{names[0]} waits for {lock_names[0]}, which it already holds"
-        suggestions = fixes.self_deadlock(lock_names[0])
-        explanation = (f"{names[0]} holds the non-reentrant lock {lock_names[0]} and tries to "
-                       "acquire it again; it can never succeed.")
+        kind, title = "self-deadlock", f"{names[0]} waits for {locks[0]}, which it already holds"
+        suggestions = fixes.self_deadlock(cycle[0].resource.name, locks[0])
+        explanation = (f"{names[0]} holds the non-reentrant Lock {locks[0]} and tries to acquire "
+                       "it again (deeper in its own stack); a Lock cannot be re-entered, so it waits "
+                       "for itself forever.")
     elif all(edge.via == "lock" for edge in cycle):
         kind = "lock-order-deadlock"
-        title = f"{_and(names)} wait for each other's locks ({_and(lock_names)})"
+        title = f"{_and(names)} wait for each other's locks ({_and(locks)})"
         explanation = (
             "Each thread holds a lock that the next one in the cycle waits for, so none can "
             "proceed: the locks are acquired in different orders on different code paths."
         )
-        suggestions = fixes.lock_order(_in_acquisition_order(cycle))
+        suggestions = fixes.lock_order(_in_acquisition_order(cycle), _breaker(steps), _spellings(cycle))
     else:
         kind = "join-deadlock"
         title = f"{_and(names)} wait for each other through Thread.join"
         explanation = ("A thread joins another thread that waits, directly or through a chain, "
-                       "for the joining thread.")
-        suggestions = fixes.join_cycle([analyses[edge.waiter].thread.name for edge in cycle])
+                       "for the joining thread: neither can finish.")
+        suggestions = fixes.join_cycle(_held_while_joining(steps))
     confidence = (Confidence.LIKELY if any(edge.via == "lock" for edge in cycle)
                   else Confidence.CONFIRMED)
+    if contradicted:
+        confidence = Confidence.POSSIBLE
     return Finding(
         kind=kind,
         severity=Severity.CRITICAL,
@@ -74,7 +79,65 @@ def _cycle_finding(
         cycle=steps,
         blocked=blocked,
         suggestions=suggestions,
+        notes=notes,
     )
+
+
+def _kernel_notes(
+    analyses: Sequence[ThreadAnalysis], cycle: tuple[Edge, ...]
+) -> tuple[tuple[str, ...], bool]:
+    """What the kernel says of the cycle's locks: threads that wait for one lock (by source)
+    sleep on one futex address. Agreement confirms the identity; disagreement means the
+    source reading is wrong somewhere, and the finding is only possible."""
+    notes: list[str] = []
+    contradicted = False
+    for edge in cycle:
+        if edge.via != "lock":
+            continue
+        addresses = [address for a in analyses
+                     if a.waits_for is not None and a.waits_for.key == edge.resource.key
+                     and (address := _futex(a)) is not None]
+        label = edge.resource.label or edge.resource.name
+        if len(addresses) >= 2 and len(set(addresses)) == 1:
+            notes.append(f"kernel: the {len(addresses)} threads waiting for {label} all sleep on futex "
+                         f"{addresses[0]:#x}: the same lock, as the source says")
+        elif len(set(addresses)) > 1:
+            contradicted = True
+            notes.append(f"kernel: the threads waiting for {label} sleep on different futexes "
+                         f"({', '.join(f'{a:#x}' for a in sorted(set(addresses)))}): they may not wait "
+                         "for the same lock")
+    return tuple(notes), contradicted
+
+
+def _futex(analysis: ThreadAnalysis) -> int | None:
+    return analysis.thread.kernel.futex_address if analysis.thread.kernel is not None else None
+
+
+def _breaker(steps: tuple[CycleStep, ...]) -> fixes.Breaker | None:
+    """The acquisition that breaks the order the first thread follows: the last thread of
+    the cycle holds the lock the first one waits for last."""
+    last, previous = steps[-1], steps[-2] if len(steps) > 1 else None
+    if previous is None or previous.taken_at is None or last.waits_at is None:
+        return None
+    return fixes.Breaker(
+        thread=last.thread.name,
+        holds=previous.resource.label or previous.resource.name,
+        acquired_at=f"{Path(previous.taken_at.file).name}:{previous.taken_at.line}",
+        waits_for=last.resource.label or last.resource.name,
+        waits_at=f"{Path(last.waits_at.file).name}:{last.waits_at.line}",
+    )
+
+
+def _held_while_joining(steps: tuple[CycleStep, ...]) -> list[tuple[str, str, str]]:
+    """(joining thread, lock it holds that the joined side waits for, joined thread)."""
+    pairs = []
+    for index, step in enumerate(steps):
+        if step.via != "join":
+            continue
+        waits_on_joiner = steps[index - 1]
+        if waits_on_joiner.via == "lock":
+            pairs.append((step.thread.name, waits_on_joiner.resource.name, step.held_by.name))
+    return pairs
 
 
 def _step(snapshot: Snapshot, analyses: Sequence[ThreadAnalysis], edge: Edge) -> CycleStep:
@@ -86,20 +149,21 @@ def _step(snapshot: Snapshot, analyses: Sequence[ThreadAnalysis], edge: Edge) ->
         held_by=thread_ref(holder),
         taken_at=held_evidence(holder, edge.held, snapshot) if edge.held is not None else None,
         via=edge.via,
+        held_as=resource_ref(edge.held.resource) if edge.held is not None else None,
     )
 
 
-def _in_acquisition_order(cycle: tuple[Edge, ...]) -> list[str]:
-    """The cycle's locks in the order the first thread takes them (held, then waited)."""
-    names = []
-    for edge in cycle:
-        if edge.held is not None and edge.resource.name not in names:
-            names.append(edge.resource.name)
-    first_waited = cycle[0].resource.name
-    # The first thread already holds the lock the last edge waits for.
-    held_first = cycle[-1].resource.name
-    ordered = [held_first] + [name for name in names if name != held_first]
-    return ordered if first_waited in ordered else [*ordered, first_waited]
+def _spellings(cycle: tuple[Edge, ...]) -> list[str]:
+    """Every name the code uses for the cycle's locks, waiting and holding (`right`, `left`)."""
+    names = [edge.resource.name for edge in cycle]
+    names += [edge.held.resource.name for edge in cycle if edge.held is not None]
+    return list(dict.fromkeys(names))
+
+
+def _in_acquisition_order(cycle: tuple[Edge, ...]) -> list[ResourceRef]:
+    """The cycle's locks in the order its first thread takes them: it holds the lock the
+    last thread waits for, then waits for the next; each following thread continues."""
+    return [resource_ref(edge.resource) for edge in (cycle[-1], *cycle[:-1])]
 
 
 def _role(edge: Edge) -> str:

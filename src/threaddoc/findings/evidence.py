@@ -13,7 +13,8 @@ def thread_ref(analysis: ThreadAnalysis, role: str = "") -> ThreadRef:
 
 
 def resource_ref(resource: Resource) -> ResourceRef:
-    return ResourceRef(resource.kind, resource.name, resource.detail, resource.lock_type)
+    return ResourceRef(resource.kind, resource.name, resource.detail, resource.lock_type,
+                       resource.label or resource.name, resource.library)
 
 
 def frame_evidence(frame: Frame, snapshot: Snapshot, line: int | None = None,

@@ -6,22 +6,53 @@ program's own names in it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from .model import Suggestion
+from .model import ResourceRef, Suggestion
 
 
-def lock_order(locks: Sequence[str]) -> tuple[Suggestion, ...]:
-    ordered = ", ".join(f"`{name}`" for name in locks)
-    first, *rest = locks
-    nested = f"with {first}:\n" + "".join(
-        "    " * (depth + 1) + f"with {name}:\n" for depth, name in enumerate(rest)
-    ) + "    " * len(locks) + "..."
-    return (
+@dataclass(frozen=True)
+class Breaker:
+    """The acquisition that goes against the order the rest of the cycle follows."""
+
+    thread: str
+    holds: str
+    acquired_at: str
+    waits_for: str
+    waits_at: str
+
+
+def lock_order(
+    locks: Sequence[ResourceRef], breaker: Breaker | None, spellings: Sequence[str]
+) -> tuple[Suggestion, ...]:
+    labels = [lock.label or lock.name for lock in locks]
+    ordered = ", then ".join(f"`{label}`" for label in labels)
+    program_locks = [lock for lock in locks if lock.library is None]
+    inner = program_locks[-1].name if program_locks else locks[-1].name
+    where = ""
+    if breaker is not None:
+        where = (f' "{breaker.thread}" breaks that order: it holds `{breaker.holds}` (acquired at '
+                 f"{breaker.acquired_at}) and then waits for `{breaker.waits_for}` at {breaker.waits_at}; "
+                 f"take `{breaker.waits_for}` first there.")
+    library = [lock for lock in locks if lock.library is not None]
+    around_library = tuple(
         Suggestion(
-            f"Acquire {ordered} in one global order in every code path "
-            "(e.g. always in that order, or sorted by a stable key such as an account id).",
-            nested,
+            f"{lock.library} holds `{lock.label}` while it runs your code ({lock.detail}): never take "
+            f"an application lock ({', '.join(f'`{p.name}`' for p in program_locks)}) inside that "
+            "code, or never call into it while holding one. For logging: do not log while holding "
+            "a lock that a handler, filter or formatter takes; log after releasing it, or hand "
+            "records to a QueueHandler.",
+            "with registry_lock:\n    user = registry.lookup(name)\nlog.info('session opened for %s', user)",
+        )
+        for lock in library
+    )
+    return (
+        *around_library,
+        Suggestion(
+            f"Acquire the locks in one global order in every code path: {ordered}.{where}",
+            _ordered_example(locks, spellings),
         ),
         Suggestion(
             "Or hold one lock at a time: copy what you need under the first lock, release it, "
@@ -30,28 +61,62 @@ def lock_order(locks: Sequence[str]) -> tuple[Suggestion, ...]:
         Suggestion(
             "To fail loudly instead of hanging while you fix it, acquire the inner lock with a "
             "timeout and raise when it expires.",
-            f"if not {rest[0] if rest else first}.acquire(timeout=5):\n"
+            f"if not {inner}.acquire(timeout=5):\n"
             "    raise RuntimeError('possible deadlock: lock not acquired in 5 s')",
         ),
     )
 
 
-def self_deadlock(lock: str) -> tuple[Suggestion, ...]:
+def _ordered_example(locks: Sequence[ResourceRef], spellings: Sequence[str]) -> str:
+    labels = [lock.label or lock.name for lock in locks]
+    if any(lock.library is not None for lock in locks):
+        return ""
+    if all("@0x" in label for label in labels):
+        # Locks of distinct objects reached by the same code (accounts, forks): no name
+        # orders them, a stable key of the objects does.
+        shapes = {re.sub(r"@0x[0-9a-f]+", "", label) for label in labels}
+        attribute = shapes.pop().partition(".")[2] if len(shapes) == 1 else ""
+        names = list(dict.fromkeys(name.split(".")[0] for name in spellings))[:2]
+        if len(names) < 2:
+            names = ["a", "b"]
+        if attribute:
+            return (f"first, second = sorted(({names[0]}, {names[1]}), key=lambda item: item.id)\n"
+                    f"with first.{attribute}:\n    with second.{attribute}:\n        ...")
+        return (f"first, second = sorted(({names[0]}, {names[1]}), key=id)\n"
+                "with first:\n    with second:\n        ...")
+    return "".join("    " * depth + f"with {label}:\n" for depth, label in enumerate(labels)) + \
+        "    " * len(labels) + "..."
+
+
+def self_deadlock(expression: str, lock: str) -> tuple[Suggestion, ...]:
     return (
         Suggestion(
-            f"The thread already holds `{lock}`, a non-reentrant Lock. Make it an RLock if "
-            "re-entry is intended, or split the helper into a locked public method and an "
-            "unlocked private one that assumes the lock is held.",
-            f"{lock} = threading.RLock()",
+            f"The thread already holds {lock}, a non-reentrant Lock, when it tries to take it again. "
+            "Split the code into a public method that takes the lock and a private helper that "
+            "assumes it is held (and never takes it), or call callbacks after releasing the lock.",
+            f"def refresh(self):\n    with {expression}:\n        self._refresh_locked()",
+        ),
+        Suggestion(
+            "If re-entry is intended, make it an RLock: its owner may take it again.",
+            f"{expression} = threading.RLock()",
         ),
     )
 
 
-def join_cycle(threads: Sequence[str]) -> tuple[Suggestion, ...]:
+def join_cycle(held_while_joining: Sequence[tuple[str, str, str]]) -> tuple[Suggestion, ...]:
+    specific = "".join(
+        f' "{joiner}" holds `{lock}` while it joins "{joined}", which needs `{lock}` to finish: '
+        f"release `{lock}` before the join."
+        for joiner, lock, joined in held_while_joining
+    )
     return (
         Suggestion(
-            "Do not join a thread while holding a lock it needs; release the lock first, or "
-            "signal the thread to stop with an Event and join it with a timeout.",
+            "Never join a thread while holding a lock it needs, and never let two threads join "
+            f"each other.{specific}",
+            "with state_lock:\n    snapshot = dict(state)\nworker.join(timeout=10)",
+        ),
+        Suggestion(
+            "Stop threads with an Event they check, and join with a timeout that is reported.",
             "stop.set()\nworker.join(timeout=10)\nif worker.is_alive():\n"
             "    log.error('worker did not stop')",
         ),

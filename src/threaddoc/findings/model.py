@@ -45,9 +45,11 @@ class Evidence:
 @dataclass(frozen=True)
 class ResourceRef:
     kind: str
-    name: str
+    name: str  # as the program spells it at the wait
     detail: str = ""
     lock_type: str | None = None
+    label: str = ""  # unambiguous: `ledger_lock`, `Account._lock`, `Account@0x7f…._lock`
+    library: str | None = None  # a lock kept inside a library object: "logging.Handler"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class CycleStep:
     held_by: ThreadRef
     taken_at: Evidence | None
     via: str  # "lock" or "join"
+    held_as: ResourceRef | None = None  # the lock as the holder's code spells it (`left` vs `right`)
 
 
 @dataclass(frozen=True)
@@ -81,3 +84,4 @@ class Finding:
     blocked: tuple[tuple[ThreadRef, Evidence | None], ...] = ()
     evidence: tuple[Evidence, ...] = ()
     suggestions: tuple[Suggestion, ...] = ()
+    notes: tuple[str, ...] = ()

@@ -11,7 +11,7 @@ from typing import Any
 
 from threaddoc import __version__
 from threaddoc.findings.model import CycleStep, Evidence, Finding, ResourceRef, ThreadRef
-from threaddoc.model import Frame, ProcessFacts
+from threaddoc.model import Frame, KernelState, ProcessFacts
 from threaddoc.pipeline import Report
 from threaddoc.resolve import Resource, ThreadAnalysis
 
@@ -33,9 +33,14 @@ def report_document(report: Report) -> JSONObject:
         "verdict": report.verdict.value,
         "summary": critical[0].title if critical else "no hang found",
         "findings": [_finding(finding) for finding in report.findings],
-        "threads": [_thread(analysis) for analysis in report.analyses],
+        "threads": [_thread(analysis, _holders(report, index))
+                    for index, analysis in enumerate(report.analyses)],
         "warnings": list(report.snapshot.warnings),
     }
+
+
+def _holders(report: Report, waiter: int) -> list[str]:
+    return [report.analyses[edge.holder].thread.name for edge in report.graph.out_of(waiter)]
 
 
 def _target(facts: ProcessFacts) -> JSONObject:
@@ -63,6 +68,7 @@ def _finding(finding: Finding) -> JSONObject:
         "blocked": [{"thread": _thread_ref(ref), "at": _evidence(at)} for ref, at in finding.blocked],
         "evidence": [_evidence(item) for item in finding.evidence],
         "suggestions": [{"summary": s.summary, "example": s.example} for s in finding.suggestions],
+        "notes": list(finding.notes),
     }
 
 
@@ -71,7 +77,8 @@ def _thread_ref(ref: ThreadRef) -> JSONObject:
 
 
 def _resource_ref(ref: ResourceRef) -> JSONObject:
-    return {"kind": ref.kind, "name": ref.name, "detail": ref.detail, "lock_type": ref.lock_type}
+    return {"kind": ref.kind, "name": ref.name, "label": ref.label, "detail": ref.detail,
+            "lock_type": ref.lock_type}
 
 
 def _cycle_step(step: CycleStep) -> JSONObject:
@@ -98,6 +105,7 @@ def _resource(resource: Resource | None) -> JSONObject | None:
     return {
         "kind": resource.kind,
         "name": resource.name,
+        "label": resource.label or resource.name,
         "detail": resource.detail,
         "lock_type": resource.lock_type,
         "address": _hex(resource.address),
@@ -105,7 +113,7 @@ def _resource(resource: Resource | None) -> JSONObject | None:
     }
 
 
-def _thread(analysis: ThreadAnalysis) -> JSONObject:
+def _thread(analysis: ThreadAnalysis, held_by: list[str]) -> JSONObject:
     thread = analysis.thread
     wait = analysis.wait
     site = analysis.site_frame
@@ -121,6 +129,7 @@ def _thread(analysis: ThreadAnalysis) -> JSONObject:
             "summary": wait.summary,
             "resource": _resource(analysis.waits_for),
             "has_timeout": wait.has_timeout,
+            "held_by": held_by,
             "at": {"file": site.filename, "line": site.line, "function": site.function}
             if site is not None else None,
         },
@@ -129,7 +138,19 @@ def _thread(analysis: ThreadAnalysis) -> JSONObject:
              "file": thread.frames[held.frame].filename}
             for held in analysis.holds
         ],
+        "kernel": _kernel(thread.kernel),
         "frames": [_frame(frame) for frame in thread.frames],
+    }
+
+
+def _kernel(kernel: KernelState | None) -> JSONObject | None:
+    if kernel is None:
+        return None
+    return {
+        "state": kernel.state,
+        "syscall": kernel.syscall,
+        "futex_address": _hex(kernel.futex_address),
+        "wchan": kernel.wchan,
     }
 
 

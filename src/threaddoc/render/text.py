@@ -11,7 +11,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from threaddoc.classify import Activity
-from threaddoc.findings.model import CycleStep, Evidence, Finding, Severity, ThreadRef, Verdict
+from threaddoc.findings.model import (
+    Confidence,
+    CycleStep,
+    Evidence,
+    Finding,
+    ResourceRef,
+    Severity,
+    ThreadRef,
+    Verdict,
+)
 from threaddoc.model import report_order
 from threaddoc.pipeline import Report
 from threaddoc.resolve import ThreadAnalysis
@@ -50,12 +59,20 @@ def use_color(stream_is_tty: bool, requested: bool | None = None) -> bool:
     return stream_is_tty and not os.environ.get("NO_COLOR")
 
 
+DEADLOCK_KINDS = frozenset({"lock-order-deadlock", "self-deadlock", "join-deadlock"})
+
+
 def render(report: Report, style: Style = Style()) -> Iterator[str]:
     yield from _headline(report, style)
     yield ""
+    deadlocks = sum(1 for finding in report.findings if finding.kind in DEADLOCK_KINDS)
+    if deadlocks:
+        yield style.bold(f"Found {deadlocks} deadlock{'s' * (deadlocks != 1)}:")
+        yield ""
     for number, finding in enumerate(report.findings, 1):
         yield from _finding(number, finding, style)
         yield ""
+    yield from _waits_outside_findings(report, style)
     yield from _warnings(report, style)
     yield from _thread_table(report.analyses, style)
 
@@ -96,8 +113,8 @@ def _finding(number: int, finding: Finding, style: Style) -> Iterator[str]:
     yield "    " + style.bold(clean_line(finding.title))
     yield ""
     if finding.cycle:
-        for step in finding.cycle:
-            yield from _cycle_step(step, finding, style)
+        for index, step in enumerate(finding.cycle):
+            yield from _cycle_step(step, finding.cycle[index - 1], finding, style)
     else:
         yield from _threads_and_evidence(finding, style)
     if finding.blocked:
@@ -112,6 +129,8 @@ def _finding(number: int, finding: Finding, style: Style) -> Iterator[str]:
             yield line
     yield ""
     yield "    Why: " + clean_line(finding.explanation)
+    for note in finding.notes:
+        yield "    " + style.dim(clean_line(note))
     if finding.suggestions:
         yield ""
         yield "    " + style.bold("Fix:")
@@ -121,23 +140,34 @@ def _finding(number: int, finding: Finding, style: Style) -> Iterator[str]:
                 yield "            " + style.dim(clean_line(example_line))
 
 
-def _cycle_step(step: CycleStep, finding: Finding, style: Style) -> Iterator[str]:
+def _cycle_step(step: CycleStep, previous: CycleStep, finding: Finding, style: Style) -> Iterator[str]:
+    """jstack's shape: the thread, what it holds (acquired where), what it waits for (where),
+    and who holds that."""
     yield f"    {style.bold(_thread(step.thread))}"
-    what = clean_line(step.resource.name)
-    kind = step.resource.lock_type or step.resource.kind
-    detail = ", ".join(part for part in (kind, clean_line(step.resource.detail)) if part)
-    verb = "joins" if step.via == "join" else "waits for"
-    yield f"        {verb} {style.bold(what)} ({detail})"
+    if previous.via == "lock" and previous.taken_at is not None:
+        yield f"        holds {_resource(previous.held_as or previous.resource)}"
+        yield from _evidence(previous.taken_at, "          acquired at ")
+    if step.via == "join":
+        yield f"        joins {_thread(step.held_by)}"
+        if step.waits_at is not None:
+            yield from _evidence(step.waits_at, "          at ")
+        return
+    yield f"        waits for {style.bold(clean_line(step.resource.label or step.resource.name))}" + (
+        f" ({_resource_detail(step.resource)})")
     if step.waits_at is not None:
         yield from _evidence(step.waits_at, "          at ")
-    if step.via == "join":
-        yield f"        which is thread {_thread(step.held_by)}"
-    else:
-        held = "likely held by" if finding.confidence.value != "confirmed" else "held by"
-        taken = f", taken at {_location(step.taken_at)}" if step.taken_at else ""
-        yield f"        {held} {_thread(step.held_by)}{taken}"
-        if step.taken_at is not None and step.taken_at.code:
-            yield "               " + style.dim(clean_line(step.taken_at.code))
+    held = "held by" if finding.confidence is Confidence.CONFIRMED else "likely held by"
+    holder = "itself" if step.held_by == step.thread else _thread(step.held_by)
+    yield f"          {held} {holder}"
+
+
+def _resource(resource: ResourceRef) -> str:
+    return f"{clean_line(resource.label or resource.name)} ({_resource_detail(resource)})"
+
+
+def _resource_detail(resource: ResourceRef) -> str:
+    kind = resource.lock_type or resource.kind
+    return ", ".join(part for part in (kind, clean_line(resource.detail)) if part)
 
 
 def _threads_and_evidence(finding: Finding, style: Style) -> Iterator[str]:
@@ -163,6 +193,28 @@ def _location(evidence: Evidence) -> str:
 def _thread(ref: ThreadRef) -> str:
     tid = f" (tid {ref.os_thread_id})" if ref.os_thread_id is not None else ""
     return f'"{clean_line(ref.name)}"{tid}'
+
+
+def _waits_outside_findings(report: Report, style: Style) -> Iterator[str]:
+    """Who blocks whom where it is not a deadlock: waits for a lock another thread holds."""
+    in_findings = {ref.name for finding in report.findings for ref in finding.threads}
+    lines = []
+    for edge in sorted(report.graph.edges, key=lambda e: report_order(report.analyses[e.waiter].thread)):
+        waiter, holder = report.analyses[edge.waiter], report.analyses[edge.holder]
+        if waiter.thread.name in in_findings or edge.waiter == edge.holder:
+            continue
+        what = clean_line(edge.resource.label or edge.resource.name)
+        doing = holder.wait.summary
+        verb = "joins" if edge.via == "join" else f"waits for {what}, held by"
+        lines.append(f"  {_thread_name(waiter)} {verb} {_thread_name(holder)} ({clean_line(doing)})")
+    if lines:
+        yield style.bold("Blocked behind another thread (not a deadlock):")
+        yield from lines
+        yield ""
+
+
+def _thread_name(analysis: ThreadAnalysis) -> str:
+    return f'"{clean_line(analysis.thread.name)}"'
 
 
 def _warnings(report: Report, style: Style) -> Iterator[str]:

@@ -1,0 +1,69 @@
+"""Per-thread facts from the kernel: state, blocking system call and its arguments.
+
+`read_kernel_states` touches /proc (collection); `kernel_state` turns what was read
+into a `KernelState` (pure, also used for recordings).
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable, Mapping
+
+from threaddoc.model import KernelState
+
+# The blocking calls worth naming, by architecture (asm/unistd_64.h, asm-generic/unistd.h).
+SYSCALLS: Mapping[str, Mapping[int, str]] = {
+    "x86_64": {
+        0: "read", 1: "write", 7: "poll", 17: "pread64", 19: "readv", 23: "select", 35: "nanosleep",
+        42: "connect", 43: "accept", 44: "sendto", 45: "recvfrom", 46: "sendmsg", 47: "recvmsg",
+        61: "wait4", 202: "futex", 230: "clock_nanosleep", 232: "epoll_wait", 247: "waitid",
+        270: "pselect6", 271: "ppoll", 281: "epoll_pwait", 288: "accept4", 299: "recvmmsg",
+        441: "epoll_pwait2", 449: "futex_waitv",
+    },
+    "aarch64": {
+        22: "epoll_pwait", 63: "read", 64: "write", 65: "readv", 67: "pread64", 72: "pselect6",
+        73: "ppoll", 98: "futex", 101: "nanosleep", 115: "clock_nanosleep", 95: "waitid",
+        202: "accept", 203: "connect", 206: "sendto", 207: "recvfrom", 211: "sendmsg",
+        212: "recvmsg", 242: "accept4", 260: "wait4", 243: "recvmmsg", 441: "epoll_pwait2",
+        449: "futex_waitv",
+    },
+}
+
+
+def read_kernel_states(pid: int, thread_ids: Iterable[int]) -> dict[str, dict[str, str]]:
+    """Raw /proc text for each thread; threads that exited meanwhile are left out."""
+    states: dict[str, dict[str, str]] = {}
+    for tid in thread_ids:
+        base = f"/proc/{pid}/task/{tid}"
+        entry: dict[str, str] = {}
+        for name in ("stat", "syscall", "wchan"):
+            try:
+                with open(f"{base}/{name}", encoding="ascii", errors="replace") as handle:
+                    entry[name] = handle.read().strip()
+            except OSError:
+                continue
+        if "stat" in entry:
+            entry["stat"] = entry["stat"].rsplit(")", 1)[-1].split()[0] if ")" in entry["stat"] else "?"
+            states[str(tid)] = entry
+    return states
+
+
+def machine() -> str:
+    return platform.machine()
+
+
+def kernel_state(raw: Mapping[str, str], arch: str) -> KernelState:
+    """`{"stat": "S", "syscall": "202 0x55… 0x189 …", "wchan": "futex_do_wait"}` -> KernelState."""
+    fields = raw.get("syscall", "").split()
+    name = None
+    arguments: tuple[int, ...] = ()
+    if fields and fields[0].lstrip("-").isdigit() and int(fields[0]) >= 0:
+        number = int(fields[0])
+        name = SYSCALLS.get(arch, {}).get(number, f"syscall {number}")
+        try:
+            # Six arguments follow; then the stack and instruction pointers.
+            arguments = tuple(int(value, 16) for value in fields[1:7])
+        except ValueError:
+            arguments = ()
+    return KernelState(state=raw.get("stat", "?"), syscall=name, arguments=arguments,
+                       wchan=raw.get("wchan", "") if raw.get("wchan", "0") != "0" else "")
