@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 import pytest
 
 from threaddoc import __version__
-from threaddoc.demo import SCENARIOS
+from threaddoc.demo import SCENARIOS, sample_path
 
 pytestmark = pytest.mark.integration
 
@@ -50,3 +55,28 @@ def test_a_closed_pipe_keeps_the_diagnosis_exit_status() -> None:
     )
     assert pipeline.returncode == 0, pipeline.stderr
     assert "Traceback" not in pipeline.stderr
+
+
+def test_a_script_started_by_a_relative_path_is_read_from_the_target_cwd(python_interpreter: Path) -> None:
+    # CPython 3.8 keeps `python app.py`'s path relative in its frames: threaddoc must read
+    # it from the target's working directory to say which lines wait.
+    python = python_interpreter
+    samples = Path(sample_path("lock_order_deadlock.py")).parent
+    with tempfile.TemporaryDirectory() as workdir:
+        ready = Path(workdir) / "ready"
+        process = subprocess.Popen([str(python), "lock_order_deadlock.py", str(ready)], cwd=samples,
+                                   start_new_session=True, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while not ready.exists() and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.02)
+            assert ready.exists(), "sample did not get ready"
+            result = _threaddoc("diagnose", str(process.pid), "--json")
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    report = json.loads(result.stdout)
+    [finding] = report["findings"]
+    assert {step["waits_at"]["code"] for step in finding["cycle"]} == {"with audit_lock:",
+                                                                      "with ledger_lock:"}

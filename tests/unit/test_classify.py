@@ -13,7 +13,8 @@ import pytest
 from conftest import RECORDINGS, load_recording
 
 from threaddoc.classify import Activity, WaitKind, classify_all
-from threaddoc.model import Snapshot
+from threaddoc.model import Frame, Local, ProcessFacts, Snapshot, SourceFile, Thread
+from threaddoc.pipeline import analyse
 
 EXPECTED = {
     "asyncio_idle": WaitKind.ASYNCIO_IDLE,
@@ -95,3 +96,18 @@ def test_without_source_a_thread_is_not_guessed_to_be_running() -> None:
     waits = dict(zip((thread.name for thread in blind.threads), classify_all(blind)))
     assert waits["waiter"].kind is WaitKind.IDLE_OTHER
     assert "source" in waits["waiter"].summary
+
+
+def test_entering_a_condition_waits_for_its_lock() -> None:
+    source = SourceFile("/app/jobs.py", "import threading\ncond = threading.Condition()\n\n"
+                        "def b():\n    with cond:\n        pass\n")
+    enter = Frame("Condition.__enter__", "/usr/lib/python3.11/threading.py", 247, "threading", True,
+                  (Local("self", 0x10, "Condition", True),))
+    own = Frame("b", "/app/jobs.py", 5, "jobs", False)
+    thread = Thread("B", 1, 11, False, False, (enter, own))
+    snapshot = Snapshot(ProcessFacts(pid=1), (thread,), sources={source.path: source})
+    [analysis] = analyse(snapshot).analyses
+    assert analysis.wait.kind is WaitKind.LOCK
+    assert analysis.waits_for is not None
+    assert analysis.waits_for.key == ("global", "jobs", "cond")
+    assert analysis.waits_for.lock_type == "Condition"

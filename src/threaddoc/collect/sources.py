@@ -27,10 +27,9 @@ def read_sources(
     sources: dict[str, SourceFile] = {}
     warnings: list[str] = []
     for path in sorted(set(paths)):
-        if not path.startswith("/"):
-            continue
-        resolved = f"/proc/{pid}/root{path}" if os.path.isdir(f"/proc/{pid}/root") else path
-        source = _read_one(path, resolved, identity, create_time)
+        if path.startswith("<"):
+            continue  # <string>, <stdin>: no file
+        source = _read_one(path, _as_target_sees_it(pid, path), identity, create_time)
         if isinstance(source, SourceFile):
             sources[path] = source
             if source.modified_after_start:
@@ -38,6 +37,15 @@ def read_sources(
         elif source:
             warnings.append(source)
     return sources, warnings
+
+
+def _as_target_sees_it(pid: int, path: str) -> str:
+    """The file behind a frame's path, seen from the target's root (a container's own
+    files) or, for a relative path (a script run as `python app.py` before 3.9), from its
+    current directory."""
+    if not path.startswith("/"):
+        return f"/proc/{pid}/cwd/{path}"
+    return f"/proc/{pid}/root{path}" if os.path.isdir(f"/proc/{pid}/root") else path
 
 
 def _target_identity(pid: int) -> tuple[int, set[int]] | None:
