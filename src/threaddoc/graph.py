@@ -19,7 +19,7 @@ class Edge:
     waiter: int  # index of the waiting thread
     holder: int  # index of the thread it waits for
     resource: Resource
-    via: str  # "lock" or "join"
+    via: str  # "lock", "join" or "future"
     held: Held | None = None  # where the holder took the lock
 
 
@@ -55,6 +55,8 @@ def build_graph(analyses: Sequence[ThreadAnalysis]) -> WaitGraph:
             edges.extend(_lock_edges(waiter, resource, holders.get(resource.key, ())))
         elif analysis.wait.kind is WaitKind.THREAD_JOIN and resource.address in thread_index:
             edges.append(Edge(waiter, thread_index[resource.address], resource, "join"))
+        elif analysis.wait.kind is WaitKind.FUTURE_RESULT and resource.task is not None:
+            edges.extend(_future_edges(waiter, resource, analyses))
     return WaitGraph.of(edges)
 
 
@@ -82,6 +84,15 @@ def _lock_edges(waiter: int, resource: Resource, holders: Sequence[tuple[int, He
         # Its owner re-enters an RLock without waiting: no edge to itself.
         if not (holder == waiter and resource.lock_type == "RLock")
     ]
+
+
+def _future_edges(waiter: int, resource: Resource, analyses: Sequence[ThreadAnalysis]) -> list[Edge]:
+    """The worker running the waited future's task. Only when exactly one worker runs that
+    function: with several, which one serves this future is unknown, and guessing could
+    invent a cycle."""
+    runners = [index for index, analysis in enumerate(analyses)
+               if analysis.runs_task == resource.task and index != waiter]
+    return [Edge(waiter, runners[0], resource, "future")] if len(runners) == 1 else []
 
 
 def find_cycles(graph: WaitGraph, size: int) -> list[tuple[Edge, ...]]:

@@ -141,6 +141,8 @@ class Snapshot:
     threads: tuple[Thread, ...]
     sources: Mapping[str, SourceFile] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    # Worker processes collected with it (a process pool's), each a snapshot of its own.
+    children: tuple[Snapshot, ...] = ()
 
     def source(self, path: str) -> SourceFile | None:
         return self.sources.get(path)

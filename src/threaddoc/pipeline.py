@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from threaddoc.classify import classify_all
 from threaddoc.collect import Recording, collect
 from threaddoc.findings import Finding, Verdict, find_all, verdict_of
+from threaddoc.findings.main_thread import MainThread, main_thread
 from threaddoc.graph import WaitGraph, build_graph
 from threaddoc.model import Snapshot
 from threaddoc.resolve import ThreadAnalysis, resolve_all
@@ -25,14 +26,18 @@ class Report:
     graph: WaitGraph
     findings: tuple[Finding, ...]
     verdict: Verdict
+    main_thread: MainThread | None = None
+    children: tuple[Report, ...] = ()
 
 
 def analyse(snapshot: Snapshot) -> Report:
+    children = tuple(analyse(child) for child in snapshot.children)
     waits = classify_all(snapshot)
     analyses = resolve_all(snapshot, waits)
     graph = build_graph(analyses)
-    findings = find_all(snapshot, analyses, graph)
-    return Report(snapshot, analyses, graph, findings, verdict_of(findings))
+    findings = find_all(snapshot, analyses, graph, [(c.snapshot, c.analyses) for c in children])
+    return Report(snapshot, analyses, graph, findings, verdict_of(findings), main_thread(analyses),
+                  children)
 
 
 def analyse_recording(recording: Recording) -> Report:

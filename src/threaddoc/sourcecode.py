@@ -185,6 +185,22 @@ def unparse(node: ast.AST) -> str:
     return ast.unparse(node)
 
 
+@lru_cache(maxsize=8192)
+def spelling(source: SourceFile, node: ast.expr) -> str:
+    """An expression as the program writes it (`pending["parse"]`, not ast's normalised
+    `pending['parse']`): reports quote the user's own code."""
+    segment = ast.get_source_segment(source.text, node)
+    return " ".join(segment.split()) if segment else ast.unparse(node)
+
+
+def canonical(expression: str) -> str:
+    """One spelling per expression, for matching (`d["k"]` and `d['k']` are the same)."""
+    try:
+        return ast.unparse(ast.parse(expression, mode="eval"))
+    except SyntaxError:
+        return expression
+
+
 def assigned_constructor(source: SourceFile, target: str, attribute: bool) -> str | None:
     """The callable assigned to a global (`lock = threading.Lock()`) or an attribute
     (`self._lock = RLock()`), as its last dotted component (`Lock`, `RLock`...)."""
@@ -261,5 +277,49 @@ def assigns_instance_attribute(source: SourceFile, attribute: str) -> bool:
         targets = node.targets if isinstance(node, ast.Assign) else (
             [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
         if any(isinstance(t, ast.Attribute) and t.attr == attribute for t in targets):
+            return True
+    return False
+
+
+def daemon_thread_targets(source: SourceFile) -> frozenset[str]:
+    """Names of functions and Thread subclasses that this file starts as daemon threads:
+    `Thread(target=poll, daemon=True)`, `class Poller(Thread)` with `daemon=True` passed
+    up or `self.daemon = True`."""
+    module = tree(source)
+    if module is None:
+        return frozenset()
+    names: set[str] = set()
+    for node in ast.walk(module):
+        if isinstance(node, ast.Call) and callable_name(node.func) == "Thread" and _daemon_keyword(node):
+            target = next((kw.value for kw in node.keywords if kw.arg == "target"), None)
+            if target is not None:
+                names.add(callable_name(target) or "")
+        if isinstance(node, ast.ClassDef) and any(callable_name(base) == "Thread" for base in node.bases):
+            for child in ast.walk(node):
+                if (isinstance(child, ast.Call) and _daemon_keyword(child)) or (
+                        isinstance(child, ast.Assign) and _sets_daemon(child)):
+                    names.add(node.name)
+    names.discard("")
+    return frozenset(names)
+
+
+def _daemon_keyword(call: ast.Call) -> bool:
+    return any(kw.arg == "daemon" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+               for kw in call.keywords)
+
+
+def _sets_daemon(assign: ast.Assign) -> bool:
+    return (isinstance(assign.value, ast.Constant) and assign.value.value is True
+            and any(isinstance(t, ast.Attribute) and t.attr == "daemon" for t in assign.targets))
+
+
+def inside_infinite_loop(source: SourceFile, line: int) -> bool:
+    """Whether `line` sits in a `while True:` (or `while 1:`) loop of its function."""
+    scope = enclosing_function(source, line)
+    if scope is None:
+        return False
+    for node in ast.walk(scope):
+        if (isinstance(node, ast.While) and isinstance(node.test, ast.Constant) and node.test.value
+                and node.lineno <= line <= (node.end_lineno or node.lineno)):
             return True
     return False

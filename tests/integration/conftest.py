@@ -16,6 +16,7 @@ Everything here touches the real machine:
   session, so that many small tests can check one real diagnosis.
 * Every JSON report is validated against the schema the package ships
   (`threaddoc.schema.load_schema()`).
+* `assert_clean_run` and `assert_real_tid` are assertions the sample tests share.
 
 Every subprocess started here has a timeout, and every process started here is
 stopped by its PID (never by name).
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import psutil
 import pytest
 from pythons import MINORS, Interpreters, discover_interpreters
 
@@ -218,6 +221,7 @@ class SampleDiagnosis:
     text: Run
     json: Run
     _report: dict[str, Any] | None = field(default=None, repr=False)
+    children: frozenset[int] = frozenset()  # its child processes (all generations) while it hung
 
     @property
     def report(self) -> dict[str, Any]:
@@ -251,11 +255,36 @@ def diagnose_sample() -> Callable[[Path, str], SampleDiagnosis]:
         if key not in cache:
             with running_sample(python, sample) as process:
                 tids = frozenset(int(tid) for tid in os.listdir(f"/proc/{process.pid}/task"))
+                children = frozenset(child.pid for child in
+                                     psutil.Process(process.pid).children(recursive=True))
                 text = run_threaddoc(["diagnose", str(process.pid), "--no-color"])
                 as_json = run_threaddoc(["diagnose", str(process.pid), "--json"])
                 alive = process.poll() is None
             assert alive, f"{sample} died while it was being diagnosed:\n{text.describe()}"
-            cache[key] = SampleDiagnosis(python, sample, process.pid, tids, text, as_json)
+            cache[key] = SampleDiagnosis(python, sample, process.pid, tids, text, as_json,
+                                         children=children)
         return cache[key]
 
     return diagnose
+
+
+# --------------------------------------------------------------------------- shared assertions
+
+ANSI = re.compile(r"\x1b\[")
+
+
+def assert_clean_run(diagnosis: SampleDiagnosis, expected_status: int) -> None:
+    """Both runs exit with `expected_status`, print a report, and print no traceback."""
+    for run in (diagnosis.text, diagnosis.json):
+        assert run.returncode == expected_status, (
+            f"expected exit status {expected_status}\n{diagnosis.context()}")
+        assert run.stdout.strip(), f"no report on stdout\n{diagnosis.context()}"
+        assert "Traceback" not in run.stderr, diagnosis.context()
+    assert not ANSI.search(diagnosis.text.stdout), (
+        f"--no-color output holds escape sequences\n{diagnosis.context()}")
+
+
+def assert_real_tid(diagnosis: SampleDiagnosis, thread: dict[str, Any], what: str) -> None:
+    assert thread["os_thread_id"] in diagnosis.tids, (
+        f"{what}: os_thread_id {thread['os_thread_id']} is not a thread of pid {diagnosis.pid} "
+        f"({sorted(diagnosis.tids)})")

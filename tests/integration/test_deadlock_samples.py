@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from .conftest import assert_clean_run, assert_real_tid
+
 pytestmark = pytest.mark.integration
 
 BANK_TRANSFER = "bank_transfer_deadlock.py"
@@ -47,8 +49,6 @@ DEADLOCK_KINDS = ("lock-order-deadlock", "self-deadlock", "join-deadlock")
 EXIT_NO_HANG = 0
 EXIT_HANG = 1
 PROBE_TIMEOUT = 30.0  # seconds for `python -c ...` asking an interpreter where its stdlib is
-
-ANSI = re.compile(r"\x1b\[")
 
 
 # ----------------------------------------------------------------------------- expected places
@@ -232,23 +232,6 @@ def expected_cycle(sample: str) -> tuple[Step, ...]:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def assert_clean_run(diagnosis: Any, expected_status: int) -> None:
-    """Both runs exit with `expected_status`, print a report, and print no traceback."""
-    for run in (diagnosis.text, diagnosis.json):
-        assert run.returncode == expected_status, (
-            f"expected exit status {expected_status}\n{diagnosis.context()}")
-        assert run.stdout.strip(), f"no report on stdout\n{diagnosis.context()}"
-        assert "Traceback" not in run.stderr, diagnosis.context()
-    assert not ANSI.search(diagnosis.text.stdout), (
-        f"--no-color output holds escape sequences\n{diagnosis.context()}")
-
-
-def assert_real_tid(diagnosis: Any, thread: dict[str, Any], what: str) -> None:
-    assert thread["os_thread_id"] in diagnosis.tids, (
-        f"{what}: os_thread_id {thread['os_thread_id']} is not a thread of pid {diagnosis.pid} "
-        f"({sorted(diagnosis.tids)})")
 
 
 def location_problems(diagnosis: Any, location: dict[str, Any] | None, where: Site,

@@ -7,10 +7,11 @@ check what a user is promised about that diagnosis.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
+
+from .conftest import assert_clean_run, assert_real_tid
 
 pytestmark = pytest.mark.integration
 
@@ -18,8 +19,6 @@ LOCK_ORDER = "lock_order_deadlock.py"
 NESTED_SUBMIT = "nested_submit_starvation.py"
 HEALTHY = "busy_but_healthy.py"
 SAMPLES = (LOCK_ORDER, NESTED_SUBMIT, HEALTHY)
-
-ANSI = re.compile(r"\x1b\[")
 
 
 @pytest.fixture
@@ -38,17 +37,6 @@ def healthy(python_interpreter, diagnose_sample):  # type: ignore[no-untyped-def
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def assert_clean_run(diagnosis: Any, expected_status: int) -> None:
-    """Both runs exit with `expected_status`, print a report, and print no traceback."""
-    for run in (diagnosis.text, diagnosis.json):
-        assert run.returncode == expected_status, (
-            f"expected exit status {expected_status}\n{diagnosis.context()}")
-        assert run.stdout.strip(), f"no report on stdout\n{diagnosis.context()}"
-        assert "Traceback" not in run.stderr, diagnosis.context()
-    assert not ANSI.search(diagnosis.text.stdout), (
-        f"--no-color output holds escape sequences\n{diagnosis.context()}")
 
 
 def assert_report_header(diagnosis: Any) -> None:
@@ -72,12 +60,6 @@ def assert_location(diagnosis: Any, location: dict[str, Any], what: str) -> None
     assert location["code"].strip() == source[line - 1].strip(), (
         f"{what}: code {location['code']!r} is not line {line} of {diagnosis.sample}: "
         f"{source[line - 1].strip()!r}")
-
-
-def assert_real_tid(diagnosis: Any, thread: dict[str, Any], what: str) -> None:
-    assert thread["os_thread_id"] in diagnosis.tids, (
-        f"{what}: os_thread_id {thread['os_thread_id']} is not a thread of pid {diagnosis.pid} "
-        f"({sorted(diagnosis.tids)})")
 
 
 def assert_wait_kinds(diagnosis: Any, expected: dict[str, str]) -> None:

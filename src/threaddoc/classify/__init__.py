@@ -56,6 +56,10 @@ def classify(thread: Thread, snapshot: Snapshot, someone_runs: bool = False) -> 
         return by_frame
     own = thread.innermost_own_index
     if thread.active or thread.owns_gil:
+        # A polling loop caught between two sleeps is still a polling loop, not a busy thread.
+        between_waits = _match_statement(thread.frames[0], snapshot) if own == 0 else None
+        if between_waits is not None and between_waits.kind.activity is Activity.IDLE:
+            return between_waits
         return WaitState(WaitKind.RUNNING, "running on a CPU", site=own)
     if own == 0:
         if snapshot.source(thread.frames[0].filename) is None:
@@ -156,14 +160,15 @@ def _match_statement(frame: Frame, snapshot: Snapshot) -> WaitState | None:
                 kind=rule.kind,
                 summary=rule.summary,
                 site=0,
-                expression=sourcecode.unparse(call.receiver) if call.receiver is not None else None,
+                expression=sourcecode.spelling(source, call.receiver) if call.receiver is not None else None,
                 has_timeout=_call_has_timeout(call, rule),
             )
     if isinstance(statement, (ast.With, ast.AsyncWith)):
         for item in statement.items:
             if isinstance(item.context_expr, (ast.Name, ast.Attribute)):
                 return WaitState(WaitKind.LOCK, "waits for a lock", site=0,
-                                 expression=sourcecode.unparse(item.context_expr), has_timeout=False)
+                                 expression=sourcecode.spelling(source, item.context_expr),
+                                 has_timeout=False)
     return None
 
 

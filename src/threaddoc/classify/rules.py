@@ -88,6 +88,13 @@ FRAME_RULES: tuple[FrameRule, ...] = (
               "waits for futures (as_completed)", subject="fs"),
     FrameRule("concurrent.futures.thread", "_worker", WaitKind.POOL_IDLE,
               "idle pool worker waiting for work", subject="work_queue", timeout_local=None),
+    # Process pools: the worker process's loop, and the parent's manager thread.
+    FrameRule("concurrent.futures.process", "_process_worker", WaitKind.POOL_IDLE,
+              "idle worker process waiting for work", subject=None, timeout_local=None),
+    FrameRule("concurrent.futures.process", "_ExecutorManagerThread.run", WaitKind.POOL_IDLE,
+              "process-pool manager waiting for results", subject=None, timeout_local=None),
+    FrameRule("concurrent.futures.process", "_queue_management_worker", WaitKind.POOL_IDLE,
+              "process-pool manager waiting for results", subject=None, timeout_local=None),
     # Locks the program takes through the library.
     FrameRule("threading", "Condition.__enter__", WaitKind.LOCK, "waits for a Condition's lock",
               timeout_local=None, innermost_only=True),

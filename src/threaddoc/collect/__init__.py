@@ -11,11 +11,12 @@ import re
 from typing import Any
 
 from threaddoc.classify.rules import HOLD_RULES
+from threaddoc.errors import TargetError
 from threaddoc.model import ProcessFacts
 
 from .kernel import machine, read_kernel_states
 from .parse import module_of
-from .process import process_facts
+from .process import child_pids, process_facts
 from .pyspy import dump, find_py_spy
 from .recording import Recording, load_recording
 from .sources import read_sources
@@ -23,7 +24,11 @@ from .sources import read_sources
 __all__ = ["Recording", "collect", "load_recording"]
 
 
-def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0) -> Recording:
+MAX_POOL_CHILDREN = 8
+
+
+def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0,
+            with_pool_children: bool = True) -> Recording:
     executable = find_py_spy(py_spy)
     facts = process_facts(pid)
     raw = dump(pid, executable, timeout)
@@ -32,8 +37,28 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0) -> Re
     sources, warnings = read_sources(pid, _files_to_read(raw), facts.create_time)
     if facts.python_version is None:
         facts = _with_version_from_frames(facts, raw)
+    children: tuple[Recording, ...] = ()
+    if with_pool_children and _uses_process_pool(raw):
+        children = _collect_children(pid, executable, timeout, warnings)
     return Recording(process=facts, pyspy=tuple(raw), sources=sources, warnings=tuple(warnings),
-                     kernel=kernel, arch=machine())
+                     kernel=kernel, arch=machine(), children=children)
+
+
+def _uses_process_pool(raw: list[dict[str, Any]]) -> bool:
+    """A process pool's manager thread is running: its workers are our children."""
+    return any(module_of(filename)[0] == "concurrent.futures.process" for filename in _filenames(raw))
+
+
+def _collect_children(pid: int, py_spy: str, timeout: float, warnings: list[str]) -> tuple[Recording, ...]:
+    """The worker processes, so that a parent waiting on a result can be linked to the
+    child that will not produce it. A child that cannot be read is skipped, with a warning."""
+    recordings = []
+    for child in child_pids(pid)[:MAX_POOL_CHILDREN]:
+        try:
+            recordings.append(collect(child, py_spy=py_spy, timeout=timeout, with_pool_children=False))
+        except TargetError as error:
+            warnings.append(f"worker process {child} could not be inspected: {error.message}")
+    return tuple(recordings)
 
 
 def _thread_ids(raw: list[dict[str, Any]]) -> list[int]:

@@ -106,3 +106,19 @@ def _read_maps(pid: int) -> str | None:
             return maps.read()
     except OSError:
         return None
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of a process, oldest first."""
+    try:
+        children = psutil.Process(pid).children(recursive=False)
+    except psutil.Error:
+        return []
+    return [child.pid for child in sorted(children, key=_created)]
+
+
+def _created(process: psutil.Process) -> float:
+    try:
+        return float(process.create_time())
+    except psutil.Error:
+        return 0.0

@@ -31,6 +31,7 @@ class Recording:
     # /proc/PID/task/TID/{stat,syscall,wchan} by thread id, and the machine they were read on.
     kernel: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     arch: str = ""
+    children: tuple[Recording, ...] = ()
 
     def to_snapshot(self) -> Snapshot:
         threads = tuple(
@@ -39,10 +40,13 @@ class Recording:
             for thread in parse_threads(self.pyspy)
         )
         return Snapshot(process=self.process, threads=threads, sources=self.sources,
-                        warnings=self.warnings)
+                        warnings=self.warnings, children=tuple(c.to_snapshot() for c in self.children))
 
     def to_json(self) -> str:
-        document = {
+        return json.dumps(self._document(), indent=1, sort_keys=False) + "\n"
+
+    def _document(self) -> dict[str, Any]:
+        return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "process": {**asdict(self.process), "cmdline": list(self.process.cmdline)},
@@ -54,8 +58,8 @@ class Recording:
             "warnings": list(self.warnings),
             "kernel": {tid: dict(entry) for tid, entry in self.kernel.items()},
             "arch": self.arch,
+            "children": [child._document() for child in self.children],
         }
-        return json.dumps(document, indent=1, sort_keys=False) + "\n"
 
 
 def load_recording(text: str) -> Recording:
@@ -65,6 +69,10 @@ def load_recording(text: str) -> Recording:
         raise UsageError("the recording is not valid JSON", "pass a file written by threaddoc") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise UsageError("the file is not a threaddoc recording", "pass a file written by threaddoc")
+    return _recording(document)
+
+
+def _recording(document: dict[str, Any]) -> Recording:
     process = dict(document["process"])
     process["cmdline"] = tuple(process.get("cmdline") or ())
     return Recording(
@@ -78,4 +86,5 @@ def load_recording(text: str) -> Recording:
         warnings=tuple(document.get("warnings", ())),
         kernel=document.get("kernel", {}),
         arch=document.get("arch", ""),
+        children=tuple(_recording(child) for child in document.get("children", ())),
     )

@@ -57,14 +57,24 @@ def _cycle_finding(
             "proceed: the locks are acquired in different orders on different code paths."
         )
         suggestions = fixes.lock_order(_in_acquisition_order(cycle), _breaker(steps), _spellings(cycle))
+    elif not any(edge.via == "join" for edge in cycle):
+        kind = "future-cross-wait"
+        title = f"{_and(names)} wait for each other's futures"
+        explanation = (
+            "Each pool worker runs a task that waits for the result of a task running on the next "
+            "worker of the cycle: no task can finish, so no future ever completes."
+        )
+        suggestions = fixes.future_cross_wait([edge.resource.task or "?" for edge in cycle
+                                               if edge.via == "future"])
     else:
         kind = "join-deadlock"
         title = f"{_and(names)} wait for each other through Thread.join"
         explanation = ("A thread joins another thread that waits, directly or through a chain, "
                        "for the joining thread: neither can finish.")
         suggestions = fixes.join_cycle(_held_while_joining(steps))
-    confidence = (Confidence.LIKELY if any(edge.via == "lock" for edge in cycle)
-                  else Confidence.CONFIRMED)
+    # Thread identities are exact; lock holders and future tasks are read from source.
+    confidence = (Confidence.CONFIRMED if all(edge.via == "join" for edge in cycle)
+                  else Confidence.LIKELY)
     if contradicted:
         confidence = Confidence.POSSIBLE
     return Finding(
@@ -167,7 +177,11 @@ def _in_acquisition_order(cycle: tuple[Edge, ...]) -> list[ResourceRef]:
 
 
 def _role(edge: Edge) -> str:
-    return f"joins {edge.resource.name}" if edge.via == "join" else f"waits for {edge.resource.name}"
+    if edge.via == "join":
+        return f"joins {edge.resource.name}"
+    if edge.via == "future":
+        return f"waits for the future {edge.resource.name}"
+    return f"waits for {edge.resource.name}"
 
 
 def _and(items: Sequence[str]) -> str:

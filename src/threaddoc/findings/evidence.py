@@ -14,7 +14,7 @@ def thread_ref(analysis: ThreadAnalysis, role: str = "") -> ThreadRef:
 
 def resource_ref(resource: Resource) -> ResourceRef:
     return ResourceRef(resource.kind, resource.name, resource.detail, resource.lock_type,
-                       resource.label or resource.name, resource.library)
+                       resource.label or resource.name, resource.library, resource.task)
 
 
 def frame_evidence(frame: Frame, snapshot: Snapshot, line: int | None = None,

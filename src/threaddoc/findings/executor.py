@@ -3,50 +3,20 @@
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from threaddoc import sourcecode
 from threaddoc.classify import Activity, WaitKind
-from threaddoc.model import Frame, Snapshot, Thread
+from threaddoc.model import Frame, Snapshot
 from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
 from .evidence import frame_evidence, thread_ref, wait_evidence
 from .model import Confidence, Evidence, Finding, ResourceRef, Severity
+from .pools import Pool, thread_pools
 
 _FUTURE_WAITS = (WaitKind.FUTURE_RESULT, WaitKind.FUTURES_WAIT)
-
-
-@dataclass(frozen=True)
-class Pool:
-    name: str
-    workers: tuple[int, ...]  # thread indexes
-
-
-def thread_pools(analyses: Sequence[ThreadAnalysis]) -> list[Pool]:
-    """Workers grouped by the work queue their `_worker` loop reads: one queue, one pool."""
-    by_queue: dict[int, list[int]] = {}
-    for index, analysis in enumerate(analyses):
-        queue = _work_queue_address(analysis.thread)
-        if queue is not None:
-            by_queue.setdefault(queue, []).append(index)
-    return [Pool(_pool_name([analyses[i].thread.name for i in workers]), tuple(workers))
-            for workers in by_queue.values()]
-
-
-def _work_queue_address(thread: Thread) -> int | None:
-    for frame in thread.frames:
-        if frame.module == "concurrent.futures.thread" and frame.method_name == "_worker":
-            queue = frame.local("work_queue")
-            return queue.address if queue is not None else None
-    return None
-
-
-def _pool_name(names: list[str]) -> str:
-    prefixes = {re.sub(r"_\d+$", "", name) for name in names}
-    return prefixes.pop() if len(prefixes) == 1 else "thread pool"
 
 
 def detect_executor_starvation(
@@ -58,6 +28,8 @@ def detect_executor_starvation(
         workers = [analyses[i] for i in pool.workers]
         if not all(_waits_forever_on_futures(worker) for worker in workers):
             continue
+        if any(_task_is_running(worker, analyses) for worker in workers):
+            continue  # the awaited work is running: a wait (maybe a cycle), not a starved queue
         others_busy = any(
             analyses[i].wait.activity is not Activity.IDLE
             for other in pools if other is not pool for i in other.workers
@@ -66,6 +38,12 @@ def detect_executor_starvation(
         if finding is not None:
             findings.append(finding)
     return findings
+
+
+def _task_is_running(worker: ThreadAnalysis, analyses: Sequence[ThreadAnalysis]) -> bool:
+    task = worker.waits_for.task if worker.waits_for is not None else None
+    return task is not None and any(
+        other.runs_task == task for other in analyses if other is not worker)
 
 
 def _waits_forever_on_futures(analysis: ThreadAnalysis) -> bool:
@@ -120,7 +98,7 @@ def _starvation_finding(
                "instead: confirm which executor the submit goes to.")
         ),
         threads=workers + tuple(ref for ref, _ in blocked),
-        resources=(ResourceRef("thread-pool", pool.name, f"{size} worker{'s' * (size != 1)}"),),
+        resources=(ResourceRef("thread-pool", pool.name, pool.size_text),),
         blocked=blocked,
         evidence=tuple(evidence),
         suggestions=fixes.executor_starvation(pool.name, size),

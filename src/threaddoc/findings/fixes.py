@@ -10,6 +10,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from threaddoc.classify import WaitKind
+
 from .model import ResourceRef, Suggestion
 
 
@@ -142,5 +144,92 @@ def executor_starvation(pool: str, size: int) -> tuple[Suggestion, ...]:
         Suggestion(
             "Meanwhile, wait with a timeout so a starved pool fails loudly instead of hanging.",
             "value = future.result(timeout=30)  # raises concurrent.futures.TimeoutError",
+        ),
+    )
+
+
+_STOP_EVENT = (
+    "stop = threading.Event()\n\ndef poll():\n    while not stop.is_set():\n        collect()\n"
+    "        stop.wait(0.05)  # sleeps, but wakes at once on stop\n\n"
+    "# at exit:\nstop.set()\npoller.join(timeout=10)"
+)
+
+
+def blocked_exit(kinds: set[WaitKind]) -> tuple[Suggestion, ...]:
+    suggestions = []
+    if WaitKind.QUEUE_GET in kinds:
+        suggestions.append(Suggestion(
+            "Tell queue consumers to stop: put a sentinel (poison pill) when the producer is done, "
+            "and have the consumer return when it sees it.",
+            "STOP = object()\n# producer, when done:\norders.put(STOP)\n# consumer:\nwhile True:\n"
+            "    order = orders.get()\n    if order is STOP:\n        return",
+        ))
+    suggestions.append(Suggestion(
+        "Give every long-running thread a stop signal: a threading.Event checked by its loop, set "
+        "at exit, followed by join(timeout=...) that is reported if it expires.",
+        _STOP_EVENT,
+    ))
+    suggestions.append(Suggestion(
+        "Make a thread daemon=True only if its work may be lost at exit (a cache refresher, not a "
+        "writer): daemon threads are killed mid-work when the interpreter exits.",
+    ))
+    return tuple(suggestions)
+
+
+def executor_shutdown(kinds: set[WaitKind]) -> tuple[Suggestion, ...]:
+    return (
+        Suggestion(
+            "Do not let one stuck task hold the whole shutdown: shut down with "
+            "shutdown(wait=False, cancel_futures=True) (Python 3.9+) when leaving early, so queued "
+            "tasks are cancelled and the caller is not blocked.",
+            "pool.shutdown(wait=False, cancel_futures=True)",
+        ),
+        Suggestion(
+            "Bound every blocking call inside tasks with a timeout (socket, Event.wait, "
+            "Future.result, queue.get), so a task that cannot finish fails instead of hanging.",
+            "if not reply_received.wait(timeout=30):\n    raise TimeoutError('no reply in 30 s')",
+        ),
+        Suggestion(
+            "Wait for results with a timeout before leaving the `with` block, and decide what to do "
+            "with the ones that did not finish.",
+            "done, not_done = concurrent.futures.wait(futures, timeout=60)",
+        ),
+    )
+
+
+def future_cross_wait(tasks: Sequence[str]) -> tuple[Suggestion, ...]:
+    names = ", ".join(f"`{task}`" for task in dict.fromkeys(tasks))
+    return (
+        Suggestion(
+            f"Tasks must not wait for each other's results ({names}): have the code that submits "
+            "them wait for both, and pass results forward (or chain with add_done_callback).",
+            "parse_future = pool.submit(parse)\nindex_future = pool.submit(index)\n"
+            "combine(parse_future.result(), index_future.result())  # in the submitting thread",
+        ),
+        Suggestion(
+            "If one task really needs another's result, submit it from that task only after the "
+            "dependency is done, or compute the dependency first, outside the pool.",
+        ),
+        Suggestion(
+            "Wait with a timeout so a cycle fails loudly instead of hanging.",
+            "value = future.result(timeout=30)",
+        ),
+    )
+
+
+def process_pool_wait() -> tuple[Suggestion, ...]:
+    return (
+        Suggestion(
+            "Wait for process-pool results with a timeout, and cancel what did not finish.",
+            "try:\n    digest = future.result(timeout=60)\nexcept concurrent.futures.TimeoutError:\n"
+            "    pool.shutdown(wait=False, cancel_futures=True)\n    raise",
+        ),
+        Suggestion(
+            "Fix what the worker waits for: a task must not depend on something the parent only "
+            "does after the result (write to the pipe, set the event) before it waits.",
+        ),
+        Suggestion(
+            "Bound every blocking call inside the task with a timeout, so a stuck worker fails "
+            "its future with an exception instead of never answering.",
         ),
     )

@@ -50,6 +50,7 @@ class ResourceRef:
     lock_type: str | None = None
     label: str = ""  # unambiguous: `ledger_lock`, `Account._lock`, `Account@0x7f…._lock`
     library: str | None = None  # a lock kept inside a library object: "logging.Handler"
+    task: str | None = None  # a future: the function submitted for it
 
 
 @dataclass(frozen=True)

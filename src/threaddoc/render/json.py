@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from threaddoc import __version__
+from threaddoc.findings.main_thread import MainThread
 from threaddoc.findings.model import CycleStep, Evidence, Finding, ResourceRef, ThreadRef
 from threaddoc.model import Frame, KernelState, ProcessFacts
 from threaddoc.pipeline import Report
@@ -32,11 +33,18 @@ def report_document(report: Report) -> JSONObject:
         "target": _target(report.snapshot.process),
         "verdict": report.verdict.value,
         "summary": critical[0].title if critical else "no hang found",
+        "main_thread": _main_thread(report.main_thread),
         "findings": [_finding(finding) for finding in report.findings],
         "threads": [_thread(analysis, _holders(report, index))
                     for index, analysis in enumerate(report.analyses)],
         "warnings": list(report.snapshot.warnings),
     }
+
+
+def _main_thread(main: MainThread | None) -> JSONObject | None:
+    if main is None:
+        return None
+    return {"name": main.name, "os_thread_id": main.os_thread_id, "doing": main.doing}
 
 
 def _holders(report: Report, waiter: int) -> list[str]:
@@ -78,7 +86,7 @@ def _thread_ref(ref: ThreadRef) -> JSONObject:
 
 def _resource_ref(ref: ResourceRef) -> JSONObject:
     return {"kind": ref.kind, "name": ref.name, "label": ref.label, "detail": ref.detail,
-            "lock_type": ref.lock_type}
+            "lock_type": ref.lock_type, "task": ref.task}
 
 
 def _cycle_step(step: CycleStep) -> JSONObject:
@@ -108,6 +116,7 @@ def _resource(resource: Resource | None) -> JSONObject | None:
         "label": resource.label or resource.name,
         "detail": resource.detail,
         "lock_type": resource.lock_type,
+        "task": resource.task,
         "address": _hex(resource.address),
         "rooted": resource.rooted,
     }

@@ -59,7 +59,7 @@ def use_color(stream_is_tty: bool, requested: bool | None = None) -> bool:
     return stream_is_tty and not os.environ.get("NO_COLOR")
 
 
-DEADLOCK_KINDS = frozenset({"lock-order-deadlock", "self-deadlock", "join-deadlock"})
+DEADLOCK_KINDS = frozenset({"lock-order-deadlock", "self-deadlock", "join-deadlock", "future-cross-wait"})
 
 
 def render(report: Report, style: Style = Style()) -> Iterator[str]:
@@ -95,6 +95,8 @@ def _headline(report: Report, style: Style) -> Iterator[str]:
     if facts.cmdline:
         details.append(clean_line(" ".join(facts.cmdline))[:160])
     yield style.dim("  " + " · ".join(details))
+    if report.main_thread is not None:
+        yield f"  main thread {clean_line(report.main_thread.doing)}"
 
 
 def _activity_counts(analyses: Sequence[ThreadAnalysis]) -> str:
@@ -151,6 +153,13 @@ def _cycle_step(step: CycleStep, previous: CycleStep, finding: Finding, style: S
         yield f"        joins {_thread(step.held_by)}"
         if step.waits_at is not None:
             yield from _evidence(step.waits_at, "          at ")
+        return
+    if step.via == "future":
+        task = f" (its task runs {clean_line(step.resource.task)})" if step.resource.task else ""
+        yield f"        waits for the future {style.bold(clean_line(step.resource.name))}{task}"
+        if step.waits_at is not None:
+            yield from _evidence(step.waits_at, "          at ")
+        yield f"          whose task runs on {_thread(step.held_by)}"
         return
     yield f"        waits for {style.bold(clean_line(step.resource.label or step.resource.name))}" + (
         f" ({_resource_detail(step.resource)})")

@@ -20,6 +20,8 @@ from threaddoc.classify import HOLD_RULES, WaitKind, WaitState, match_frame
 from threaddoc.collect.parse import module_of
 from threaddoc.model import Frame, Snapshot, SourceFile, Thread
 
+from .futures import FutureTasks, future_tasks, running_task
+
 Key = tuple[Union[str, int], ...]
 
 LOCK_TYPES = {
@@ -43,6 +45,7 @@ class Resource:
     # (`Account._lock`), or the object (`Account@0x7f3a1c2b4d10._lock`).
     label: str = ""
     library: str | None = None  # for locks kept inside a library object: "logging.Handler"
+    task: str | None = None  # for a future: the function submitted for it
 
     @property
     def rooted(self) -> bool:
@@ -67,6 +70,7 @@ class ThreadAnalysis:
     wait: WaitState
     waits_for: Resource | None = None
     holds: tuple[Held, ...] = ()
+    runs_task: str | None = None  # for a pool worker: the function of the task it runs
 
     @property
     def site_frame(self) -> Frame | None:
@@ -81,14 +85,15 @@ def resolve_all(snapshot: Snapshot, waits: tuple[WaitState, ...]) -> tuple[Threa
         for thread in snapshot.threads
         if (address := thread.thread_object_address) is not None
     }
+    tasks = future_tasks(snapshot)
     return tuple(
-        _resolve(thread, wait, snapshot, names_by_address)
+        _resolve(thread, wait, snapshot, names_by_address, tasks)
         for thread, wait in zip(snapshot.threads, waits)
     )
 
 
 def _resolve(
-    thread: Thread, wait: WaitState, snapshot: Snapshot, thread_names: dict[int, str]
+    thread: Thread, wait: WaitState, snapshot: Snapshot, thread_names: dict[int, str], tasks: FutureTasks
 ) -> ThreadAnalysis:
     wait = _with_site_expression(thread, wait, snapshot)
     waits_for = _waited_resource(thread, wait, snapshot, thread_names)
@@ -98,7 +103,11 @@ def _resolve(
     released = _released_while_waiting(thread, wait, snapshot)
     if released is not None:
         holds = tuple(held for held in holds if held.resource.key != released)
-    return ThreadAnalysis(thread=thread, wait=wait, waits_for=waits_for, holds=holds)
+    if waits_for is not None and waits_for.kind == "future" and wait.site is not None:
+        task = tasks.task_of(waits_for.address, thread.frames[wait.site].module, wait.expression)
+        waits_for = replace(waits_for, task=task)
+    return ThreadAnalysis(thread=thread, wait=wait, waits_for=waits_for, holds=holds,
+                          runs_task=running_task(thread))
 
 
 def _released_while_waiting(thread: Thread, wait: WaitState, snapshot: Snapshot) -> Key | None:
@@ -138,25 +147,31 @@ def _with_site_expression(thread: Thread, wait: WaitState, snapshot: Snapshot) -
     statement = sourcecode.statement_at(source, frame.line)
     if statement is None:
         return wait
-    expression = _waited_expression(statement, methods, module_function=wait.kind in _MODULE_FUNCTIONS)
+    expression = _waited_expression(source, statement, methods,
+                                    module_function=wait.kind in _MODULE_FUNCTIONS)
     return replace(wait, expression=expression) if expression is not None else wait
 
 
 _MODULE_FUNCTIONS = frozenset({WaitKind.FUTURES_WAIT})
 
 
-def _waited_expression(statement: ast.stmt, methods: tuple[str, ...], module_function: bool) -> str | None:
+def _waited_expression(
+    source: SourceFile, statement: ast.stmt, methods: tuple[str, ...], module_function: bool
+) -> str | None:
     for call in sourcecode.calls_in(statement):
         if call.name not in methods:
             continue
         if module_function:
             # `wait(fs)`, `concurrent.futures.as_completed(fs)`: the futures are the argument.
-            return sourcecode.unparse(call.node.args[0]) if call.node.args else None
+            return sourcecode.spelling(source, call.node.args[0]) if call.node.args else None
         if call.receiver is not None:
-            return sourcecode.unparse(call.receiver)
+            return sourcecode.spelling(source, call.receiver)
     if isinstance(statement, (ast.With, ast.AsyncWith)) and statement.items:
-        # `with semaphore:` / `with condition:` call the API with no call in sight.
-        return sourcecode.unparse(statement.items[0].context_expr)
+        # `with semaphore:` / `with condition:` call the API with no call in sight; the end
+        # of `with ThreadPoolExecutor(...) as pool:` shuts `pool` down.
+        item = statement.items[0]
+        named = item.optional_vars if isinstance(item.context_expr, ast.Call) else None
+        return sourcecode.spelling(source, named or item.context_expr)
     return None
 
 
@@ -222,7 +237,7 @@ def _held_locks(thread: Thread, snapshot: Snapshot) -> tuple[Held, ...]:
         if source is None:
             continue
         for taken in sourcecode.held_at(source, frame.line):
-            resource = root_expression(sourcecode.unparse(taken.expression), frame, snapshot, "lock")
+            resource = root_expression(sourcecode.spelling(source, taken.expression), frame, snapshot, "lock")
             held.append(Held(resource=resource, frame=index, line=taken.line, how=taken.how))
     return tuple(held)
 
