@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from threaddoc.classify import WaitKind
-from threaddoc.resolve import Held, Key, Resource, ThreadAnalysis
+from threaddoc.resolve import UNKNOWN_MODULE, Held, Key, Resource, ThreadAnalysis
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Edge:
     waiter: int  # index of the waiting thread
     holder: int  # index of the thread it waits for
     resource: Resource
-    via: str  # "lock", "join" or "future"
+    via: str  # "lock", "join", "future" or "import"
     held: Held | None = None  # where the holder took the lock
 
 
@@ -55,6 +55,10 @@ def build_graph(analyses: Sequence[ThreadAnalysis]) -> WaitGraph:
             edges.extend(_lock_edges(waiter, resource, holders.get(resource.key, ())))
         elif analysis.wait.kind is WaitKind.THREAD_JOIN and resource.address in thread_index:
             edges.append(Edge(waiter, thread_index[resource.address], resource, "join"))
+        elif analysis.wait.kind is WaitKind.IMPORT_LOCK:
+            edges.extend(Edge(waiter, holder, held.resource if resource.key == UNKNOWN_MODULE else resource,
+                              "import", held)
+                         for holder, held in _import_holders(holders, resource) if holder != waiter)
         elif analysis.wait.kind is WaitKind.FUTURE_RESULT and resource.task is not None:
             edges.extend(_future_edges(waiter, resource, analyses))
     return WaitGraph.of(edges)
@@ -84,6 +88,19 @@ def _lock_edges(waiter: int, resource: Resource, holders: Sequence[tuple[int, He
         # Its owner re-enters an RLock without waiting: no edge to itself.
         if not (holder == waiter and resource.lock_type == "RLock")
     ]
+
+
+def _import_holders(
+    holders: Mapping[Key, list[tuple[int, Held]]], resource: Resource
+) -> list[tuple[int, Held]]:
+    """Who is importing the module a thread waits for. When the module is not named in the
+    waiter's code (`importlib.import_module(name)`), any import in progress elsewhere is a
+    candidate: the edge then names the module that thread imports."""
+    if resource.key is None:
+        return []
+    if resource.key != UNKNOWN_MODULE:
+        return list(holders.get(resource.key, ()))
+    return [owner for key, owners in holders.items() if key[0] == "module" for owner in owners]
 
 
 def _future_edges(waiter: int, resource: Resource, analyses: Sequence[ThreadAnalysis]) -> list[Edge]:

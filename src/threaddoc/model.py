@@ -50,6 +50,11 @@ class Frame:
         return None
 
 
+# System calls whose first argument is the file descriptor they block on.
+FD_SYSCALLS = frozenset({"read", "readv", "pread64", "recvfrom", "recvmsg", "recvmmsg", "write", "sendto",
+                         "sendmsg", "accept", "accept4", "connect"})
+
+
 @dataclass(frozen=True)
 class KernelState:
     """What Linux says a thread is doing (/proc/PID/task/TID/{stat,syscall,wchan})."""
@@ -58,6 +63,12 @@ class KernelState:
     syscall: str | None = None  # the blocking system call by name ("futex", "recvfrom"), if blocked
     arguments: tuple[int, ...] = ()
     wchan: str = ""
+
+    @property
+    def blocked_fd(self) -> int | None:
+        """The file descriptor a thread is blocked on in a read/write-like system call. A
+        socket with a timeout waits in poll() first, so being here means no timeout."""
+        return self.arguments[0] if self.syscall in FD_SYSCALLS and self.arguments else None
 
     @property
     def futex_address(self) -> int | None:
@@ -131,6 +142,44 @@ class ProcessFacts:
     username: str | None = None
     create_time: float | None = None
     num_threads: int | None = None
+    ppid: int | None = None
+    parent_cmdline: tuple[str, ...] = ()
+
+    @property
+    def looks_forked(self) -> bool:
+        """A fork without exec runs its parent's command line: a multiprocessing 'fork' worker,
+        an os.fork() child (the parent's threads did not come along)."""
+        return bool(self.parent_cmdline) and self.parent_cmdline == self.cmdline
+
+
+@dataclass(frozen=True)
+class FileDescriptor:
+    """An open file of a process: what /proc/PID/fd/N points to, and a socket's endpoints."""
+
+    fd: int
+    target: str  # "socket:[123]", "pipe:[456]", "/var/log/app.log"
+    local: str | None = None  # "127.0.0.1:5432"
+    remote: str | None = None
+    status: str | None = None  # "ESTABLISHED", "LISTEN"
+
+    @property
+    def describe(self) -> str:
+        if self.target.startswith("socket:") and self.remote:
+            return f"socket {self.local} -> {self.remote} ({self.status})" if self.status else \
+                f"socket {self.local} -> {self.remote}"
+        if self.target.startswith("socket:") and self.local:
+            return f"socket {self.local}" + (f" ({self.status})" if self.status else "")
+        return self.target
+
+
+@dataclass(frozen=True)
+class ChildProcess:
+    """A direct child of the target, as the kernel shows it."""
+
+    pid: int
+    cmdline: tuple[str, ...]
+    kernel: KernelState | None
+    fds: Mapping[int, str] = field(default_factory=dict)  # fd -> /proc link target
 
 
 @dataclass(frozen=True)
@@ -143,6 +192,8 @@ class Snapshot:
     warnings: tuple[str, ...] = ()
     # Worker processes collected with it (a process pool's), each a snapshot of its own.
     children: tuple[Snapshot, ...] = ()
+    open_files: Mapping[int, FileDescriptor] = field(default_factory=dict)
+    child_processes: tuple[ChildProcess, ...] = ()
 
     def source(self, path: str) -> SourceFile | None:
         return self.sources.get(path)

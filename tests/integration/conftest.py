@@ -222,6 +222,7 @@ class SampleDiagnosis:
     json: Run
     _report: dict[str, Any] | None = field(default=None, repr=False)
     children: frozenset[int] = frozenset()  # its child processes (all generations) while it hung
+    connections: tuple[Any, ...] = ()  # its TCP/UDP sockets (psutil's pconn) while it hung
 
     @property
     def report(self) -> dict[str, Any]:
@@ -245,6 +246,13 @@ class SampleDiagnosis:
                 f"{self.text.describe()}\n{self.json.describe()}")
 
 
+def inet_connections(pid: int) -> tuple[Any, ...]:
+    """The TCP/UDP sockets of process `pid`: psutil's (fd, family, type, laddr, raddr, status)."""
+    process = psutil.Process(pid)
+    list_connections = getattr(process, "net_connections", None) or process.connections  # psutil < 6
+    return tuple(list_connections(kind="inet"))
+
+
 @pytest.fixture(scope="session")
 def diagnose_sample() -> Callable[[Path, str], SampleDiagnosis]:
     """`diagnose_sample(python, sample)`: the cached diagnosis of that sample under that python."""
@@ -257,12 +265,13 @@ def diagnose_sample() -> Callable[[Path, str], SampleDiagnosis]:
                 tids = frozenset(int(tid) for tid in os.listdir(f"/proc/{process.pid}/task"))
                 children = frozenset(child.pid for child in
                                      psutil.Process(process.pid).children(recursive=True))
+                connections = inet_connections(process.pid)
                 text = run_threaddoc(["diagnose", str(process.pid), "--no-color"])
                 as_json = run_threaddoc(["diagnose", str(process.pid), "--json"])
                 alive = process.poll() is None
             assert alive, f"{sample} died while it was being diagnosed:\n{text.describe()}"
             cache[key] = SampleDiagnosis(python, sample, process.pid, tids, text, as_json,
-                                         children=children)
+                                         children=children, connections=connections)
         return cache[key]
 
     return diagnose

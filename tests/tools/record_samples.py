@@ -34,9 +34,14 @@ WAIT_KINDS = sorted(path.stem for path in WAIT_PROGRAMS.glob("*.py") if not path
 
 
 def record(script: Path, minor: str, python: Path, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
     with running_program(script, python=str(python)) as process:
         recording = collect(process.pid)
-    directory.mkdir(parents=True, exist_ok=True)
+        # A child forked without exec (same command line) hangs on its own: record it too.
+        for child in recording.child_processes:
+            if tuple(child.get("cmdline") or ()) == recording.process.cmdline:
+                forked = collect(int(child["pid"]))
+                (directory / f"{script.stem}-child-py{minor}.json").write_text(forked.to_json(), "utf-8")
     target = directory / f"{script.stem}-py{minor}.json"
     target.write_text(recording.to_json(), encoding="utf-8")
     return target

@@ -41,6 +41,7 @@ class WaitKind(str, enum.Enum):
     ASYNCIO_IDLE = "asyncio-idle"
     POOL_IDLE = "pool-idle"
     SERVER_IDLE = "server-idle"
+    IMPORT_LOCK = "import-lock"
     IDLE_OTHER = "idle-other"
 
     @property

@@ -95,6 +95,14 @@ FRAME_RULES: tuple[FrameRule, ...] = (
               "process-pool manager waiting for results", subject=None, timeout_local=None),
     FrameRule("concurrent.futures.process", "_queue_management_worker", WaitKind.POOL_IDLE,
               "process-pool manager waiting for results", subject=None, timeout_local=None),
+    # Imports: a thread waits for a module another thread is importing.
+    FrameRule("importlib._bootstrap", "_find_and_load", WaitKind.IMPORT_LOCK,
+              "waits for a module another thread is importing", subject=None, timeout_local=None),
+    # Importing a module whose import is in progress in another thread.
+    FrameRule("importlib._bootstrap", "_lock_unlock_module", WaitKind.IMPORT_LOCK,
+              "waits for a module another thread is importing", subject=None, timeout_local=None),
+    FrameRule("importlib._bootstrap", "_ModuleLock.acquire", WaitKind.IMPORT_LOCK,
+              "waits for a module another thread is importing", timeout_local=None),
     # Locks the program takes through the library.
     FrameRule("threading", "Condition.__enter__", WaitKind.LOCK, "waits for a Condition's lock",
               timeout_local=None, innermost_only=True),

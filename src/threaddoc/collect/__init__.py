@@ -14,7 +14,7 @@ from threaddoc.classify.rules import HOLD_RULES
 from threaddoc.errors import TargetError
 from threaddoc.model import ProcessFacts
 
-from .kernel import machine, read_kernel_states
+from .kernel import machine, read_children, read_kernel_states, read_open_files
 from .parse import module_of
 from .process import child_pids, process_facts
 from .pyspy import dump, find_py_spy
@@ -34,6 +34,8 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0,
     raw = dump(pid, executable, timeout)
     # Right after the dump: a thread stuck in a system call is still in it.
     kernel = read_kernel_states(pid, _thread_ids(raw))
+    files = read_open_files(pid)
+    child_facts = read_children(pid)
     sources, warnings = read_sources(pid, _files_to_read(raw), facts.create_time)
     if facts.python_version is None:
         facts = _with_version_from_frames(facts, raw)
@@ -41,7 +43,8 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0,
     if with_pool_children and _uses_process_pool(raw):
         children = _collect_children(pid, executable, timeout, warnings)
     return Recording(process=facts, pyspy=tuple(raw), sources=sources, warnings=tuple(warnings),
-                     kernel=kernel, arch=machine(), children=children)
+                     kernel=kernel, arch=machine(), children=children, open_files=files,
+                     child_processes=tuple(child_facts))
 
 
 def _uses_process_pool(raw: list[dict[str, Any]]) -> bool:

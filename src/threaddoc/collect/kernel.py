@@ -6,10 +6,14 @@ into a `KernelState` (pure, also used for recordings).
 
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-from threaddoc.model import KernelState
+import psutil
+
+from threaddoc.model import ChildProcess, FileDescriptor, KernelState
 
 # The blocking calls worth naming, by architecture (asm/unistd_64.h, asm-generic/unistd.h).
 SYSCALLS: Mapping[str, Mapping[int, str]] = {
@@ -67,3 +71,87 @@ def kernel_state(raw: Mapping[str, str], arch: str) -> KernelState:
             arguments = ()
     return KernelState(state=raw.get("stat", "?"), syscall=name, arguments=arguments,
                        wchan=raw.get("wchan", "") if raw.get("wchan", "0") != "0" else "")
+
+
+MAX_FDS = 512
+MAX_CHILDREN = 16
+
+
+def read_open_files(pid: int) -> dict[str, dict[str, str]]:
+    """What each open fd points to, and for sockets their endpoints (psutil)."""
+    files: dict[str, dict[str, str]] = {}
+    try:
+        fds = sorted(os.listdir(f"/proc/{pid}/fd"), key=lambda name: int(name) if name.isdigit() else 0)
+    except OSError:
+        return files
+    for fd in fds[:MAX_FDS]:
+        try:
+            files[fd] = {"target": os.readlink(f"/proc/{pid}/fd/{fd}")}
+        except OSError:
+            continue
+    for connection in _connections(pid):
+        entry = files.get(str(connection.fd))
+        if entry is not None:
+            entry["local"] = _address(connection.laddr)
+            if connection.raddr:
+                entry["remote"] = _address(connection.raddr)
+            if connection.status and connection.status != psutil.CONN_NONE:
+                entry["status"] = str(connection.status)
+    return files
+
+
+def _connections(pid: int) -> list[Any]:
+    try:
+        process = psutil.Process(pid)
+        method = getattr(process, "net_connections", None) or process.connections
+        return list(method(kind="inet"))
+    except (psutil.Error, OSError):
+        return []
+
+
+def _address(address: Any) -> str:
+    if not address:
+        return ""
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def read_children(pid: int) -> list[dict[str, Any]]:
+    """The target's direct children: command line, main thread's kernel state, fds 0-2."""
+    children: list[dict[str, Any]] = []
+    try:
+        processes = psutil.Process(pid).children(recursive=False)[:MAX_CHILDREN]
+    except psutil.Error:
+        return children
+    for child in processes:
+        try:
+            cmdline = child.cmdline()
+        except psutil.Error:
+            continue
+        state = read_kernel_states(child.pid, [child.pid]).get(str(child.pid), {})
+        fds = {}
+        for fd in ("0", "1", "2"):
+            try:
+                fds[fd] = os.readlink(f"/proc/{child.pid}/fd/{fd}")
+            except OSError:
+                continue
+        children.append({"pid": child.pid, "cmdline": cmdline, "kernel": state, "fds": fds})
+    return children
+
+
+def open_files(raw: Mapping[str, Mapping[str, str]]) -> dict[int, FileDescriptor]:
+    return {
+        int(fd): FileDescriptor(int(fd), entry.get("target", "?"), entry.get("local"), entry.get("remote"),
+                                entry.get("status"))
+        for fd, entry in raw.items() if fd.isdigit()
+    }
+
+
+def child_process(raw: Mapping[str, Any], arch: str) -> ChildProcess:
+    kernel = raw.get("kernel") or {}
+    return ChildProcess(
+        pid=int(raw["pid"]),
+        cmdline=tuple(raw.get("cmdline") or ()),
+        kernel=kernel_state(kernel, arch) if kernel else None,
+        fds={int(fd): target for fd, target in (raw.get("fds") or {}).items() if fd.isdigit()},
+    )

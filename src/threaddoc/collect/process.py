@@ -42,6 +42,8 @@ def process_facts(pid: int) -> ProcessFacts:
                 username=_safe(process.username, None),
                 create_time=_start_time(pid) or _safe(process.create_time, None),
                 num_threads=_safe(process.num_threads, None),
+                ppid=_safe(process.ppid, None),
+                parent_cmdline=_parent_cmdline(process),
             )
     except psutil.NoSuchProcess:
         raise NoSuchProcess(f"no process with PID {pid}", "check the PID with `ps -ef`") from None
@@ -122,3 +124,11 @@ def _created(process: psutil.Process) -> float:
         return float(process.create_time())
     except psutil.Error:
         return 0.0
+
+
+def _parent_cmdline(process: psutil.Process) -> tuple[str, ...]:
+    try:
+        parent = process.parent()
+        return tuple(parent.cmdline()) if parent is not None else ()
+    except psutil.Error:
+        return ()

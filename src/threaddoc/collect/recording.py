@@ -15,7 +15,7 @@ from typing import Any
 from threaddoc.errors import UsageError
 from threaddoc.model import ProcessFacts, Snapshot, SourceFile
 
-from .kernel import kernel_state
+from .kernel import child_process, kernel_state, open_files
 from .parse import parse_threads
 
 FORMAT = "threaddoc-recording"
@@ -32,6 +32,9 @@ class Recording:
     kernel: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     arch: str = ""
     children: tuple[Recording, ...] = ()
+    # /proc/PID/fd links with socket endpoints, and the direct child processes.
+    open_files: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    child_processes: tuple[Mapping[str, Any], ...] = ()
 
     def to_snapshot(self) -> Snapshot:
         threads = tuple(
@@ -40,7 +43,9 @@ class Recording:
             for thread in parse_threads(self.pyspy)
         )
         return Snapshot(process=self.process, threads=threads, sources=self.sources,
-                        warnings=self.warnings, children=tuple(c.to_snapshot() for c in self.children))
+                        warnings=self.warnings, children=tuple(c.to_snapshot() for c in self.children),
+                        open_files=open_files(self.open_files),
+                        child_processes=tuple(child_process(c, self.arch) for c in self.child_processes))
 
     def to_json(self) -> str:
         return json.dumps(self._document(), indent=1, sort_keys=False) + "\n"
@@ -49,7 +54,8 @@ class Recording:
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "process": {**asdict(self.process), "cmdline": list(self.process.cmdline)},
+            "process": {**asdict(self.process), "cmdline": list(self.process.cmdline),
+                        "parent_cmdline": list(self.process.parent_cmdline)},
             "pyspy": list(self.pyspy),
             "sources": {
                 path: {"text": source.text, "modified_after_start": source.modified_after_start}
@@ -59,6 +65,8 @@ class Recording:
             "kernel": {tid: dict(entry) for tid, entry in self.kernel.items()},
             "arch": self.arch,
             "children": [child._document() for child in self.children],
+            "open_files": {fd: dict(entry) for fd, entry in self.open_files.items()},
+            "child_processes": [dict(child) for child in self.child_processes],
         }
 
 
@@ -75,6 +83,7 @@ def load_recording(text: str) -> Recording:
 def _recording(document: dict[str, Any]) -> Recording:
     process = dict(document["process"])
     process["cmdline"] = tuple(process.get("cmdline") or ())
+    process["parent_cmdline"] = tuple(process.get("parent_cmdline") or ())
     return Recording(
         process=ProcessFacts(**process),
         pyspy=tuple(document["pyspy"]),
@@ -87,4 +96,6 @@ def _recording(document: dict[str, Any]) -> Recording:
         kernel=document.get("kernel", {}),
         arch=document.get("arch", ""),
         children=tuple(_recording(child) for child in document.get("children", ())),
+        open_files=document.get("open_files", {}),
+        child_processes=tuple(document.get("child_processes", ())),
     )

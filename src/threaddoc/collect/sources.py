@@ -111,5 +111,7 @@ def _read_one(
     return SourceFile(
         path=path,
         text=data.decode("utf-8", errors="replace"),
-        modified_after_start=create_time is not None and info.st_mtime > create_time,
+        # A second of slack: the start time is known to ~10 ms, and a file saved just before
+        # the start is not one that changed under the running program.
+        modified_after_start=create_time is not None and info.st_mtime > create_time + 1.0,
     )

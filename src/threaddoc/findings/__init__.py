@@ -9,14 +9,19 @@ from threaddoc.model import Snapshot
 from threaddoc.resolve import ThreadAnalysis
 
 from .deadlock import detect_cycles
+from .event_loop import detect_blocked_event_loops
 from .executor import detect_executor_starvation
+from .forks import detect_fork_inherited_locks
+from .io import detect_io_hangs
 from .model import Confidence, Finding, Severity, Verdict
 from .processes import detect_process_pool_waits
-from .shutdown import detect_blocked_shutdown
+from .shutdown import KEEPS_ALIVE, detect_blocked_shutdown
+from .waits import detect_unserved_waits
 
 __all__ = ["Confidence", "Finding", "Severity", "Verdict", "find_all", "verdict_of"]
 
-DEADLOCK_KINDS = frozenset({"lock-order-deadlock", "self-deadlock", "join-deadlock", "future-cross-wait"})
+DEADLOCK_KINDS = frozenset({"lock-order-deadlock", "self-deadlock", "join-deadlock", "future-cross-wait",
+                            "import-lock-deadlock"})
 
 
 def find_all(
@@ -30,9 +35,33 @@ def find_all(
         *detect_executor_starvation(snapshot, analyses),
         *detect_blocked_shutdown(snapshot, analyses),
         *detect_process_pool_waits(snapshot, analyses, children),
+        *detect_unserved_waits(snapshot, analyses),
+        *detect_io_hangs(snapshot, analyses, graph),
+        *detect_blocked_event_loops(snapshot, analyses),
+        *detect_fork_inherited_locks(snapshot, analyses, graph),
     ]
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
-    return tuple(sorted(findings, key=lambda finding: order[finding.severity]))
+    return tuple(sorted(_without_restatements(findings), key=lambda finding: order[finding.severity]))
+
+
+def _without_restatements(findings: list[Finding]) -> list[Finding]:
+    """A blocked exit already names what its stuck threads wait for, with the fix: the same
+    wait reported again as an unserved queue or event only repeats it."""
+    keepers = {ref.name for finding in findings if finding.kind == "blocked-shutdown"
+               for ref in finding.threads if ref.role == KEEPS_ALIVE}
+    loops = {ref.name for finding in findings if finding.kind == "event-loop-blocked"
+             for ref in finding.threads}
+    return [finding for finding in findings if not _restates(finding, keepers, loops)]
+
+
+def _restates(finding: Finding, keepers: set[str], loops: set[str]) -> bool:
+    names = {ref.name for ref in finding.threads}
+    if finding.kind in ("queue-starvation", "unsignalled-wait"):
+        return {ref.name for ref in finding.threads if ref.role.startswith("waits on")} <= keepers
+    if finding.kind == "blocking-io-no-timeout":
+        # The blocked event loop says the same, and what to do about it in a coroutine.
+        return names <= loops
+    return False
 
 
 def verdict_of(findings: Sequence[Finding]) -> Verdict:

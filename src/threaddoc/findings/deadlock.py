@@ -10,7 +10,7 @@ from threaddoc.model import Snapshot, report_order
 from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
-from .evidence import held_evidence, resource_ref, thread_ref, wait_evidence
+from .evidence import and_list, held_evidence, resource_ref, thread_ref, wait_evidence
 from .model import Confidence, CycleStep, Finding, ResourceRef, Severity
 
 
@@ -51,15 +51,25 @@ def _cycle_finding(
                        "for itself forever.")
     elif all(edge.via == "lock" for edge in cycle):
         kind = "lock-order-deadlock"
-        title = f"{_and(names)} wait for each other's locks ({_and(locks)})"
+        title = f"{and_list(names)} wait for each other's locks ({and_list(locks)})"
         explanation = (
             "Each thread holds a lock that the next one in the cycle waits for, so none can "
             "proceed: the locks are acquired in different orders on different code paths."
         )
         suggestions = fixes.lock_order(_in_acquisition_order(cycle), _breaker(steps), _spellings(cycle))
+    elif any(edge.via == "import" for edge in cycle):
+        kind = "import-lock-deadlock"
+        modules = [edge.resource.name for edge in cycle if edge.via == "import"]
+        title = f"{and_list(names)} deadlock on the import of {and_list(modules)}"
+        explanation = (
+            f"A thread executing the import of {and_list(modules)} (its module body runs under the "
+            "module's import lock) waits for another thread, and that thread waits to import the "
+            "same module: the import can never finish."
+        )
+        suggestions = fixes.import_lock(modules)
     elif not any(edge.via == "join" for edge in cycle):
         kind = "future-cross-wait"
-        title = f"{_and(names)} wait for each other's futures"
+        title = f"{and_list(names)} wait for each other's futures"
         explanation = (
             "Each pool worker runs a task that waits for the result of a task running on the next "
             "worker of the cycle: no task can finish, so no future ever completes."
@@ -68,7 +78,7 @@ def _cycle_finding(
                                                if edge.via == "future"])
     else:
         kind = "join-deadlock"
-        title = f"{_and(names)} wait for each other through Thread.join"
+        title = f"{and_list(names)} wait for each other through Thread.join"
         explanation = ("A thread joins another thread that waits, directly or through a chain, "
                        "for the joining thread: neither can finish.")
         suggestions = fixes.join_cycle(_held_while_joining(steps))
@@ -183,8 +193,3 @@ def _role(edge: Edge) -> str:
         return f"waits for the future {edge.resource.name}"
     return f"waits for {edge.resource.name}"
 
-
-def _and(items: Sequence[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from threaddoc.model import Frame, Snapshot
 from threaddoc.resolve import Held, Resource, ThreadAnalysis
 
@@ -32,3 +34,10 @@ def wait_evidence(analysis: ThreadAnalysis, snapshot: Snapshot, note: str = "") 
 def held_evidence(analysis: ThreadAnalysis, held: Held, snapshot: Snapshot,
                   note: str = "") -> Evidence:
     return frame_evidence(analysis.thread.frames[held.frame], snapshot, held.line, note)
+
+
+def and_list(items: Sequence[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]

@@ -233,3 +233,135 @@ def process_pool_wait() -> tuple[Suggestion, ...]:
             "its future with an exception instead of never answering.",
         ),
     )
+
+
+def import_lock(modules: Sequence[str]) -> tuple[Suggestion, ...]:
+    module = modules[0] if modules else "the module"
+    return (
+        Suggestion(
+            f"Never start and join threads (or wait on other threads) while importing: move that "
+            f"code out of the module body of `{module}` into a function the program calls after the "
+            "import, e.g. from `main()`.",
+            "def start():\n    loader = threading.Thread(target=load_plugins)\n    loader.start()\n"
+            "    loader.join()\n\n# in main(), after `import plugins`:\nplugins.start()",
+        ),
+        Suggestion(
+            "If a background thread needs the module, import it in the main thread first and pass "
+            "what the thread needs as arguments.",
+        ),
+    )
+
+
+def queue_starvation(kinds: set[WaitKind], queue: str) -> tuple[Suggestion, ...]:
+    suggestions = []
+    if WaitKind.QUEUE_JOIN in kinds:
+        suggestions.append(Suggestion(
+            "Call task_done() for every item got, in a `finally`, so an error or an early "
+            "`continue` cannot skip it.",
+            f"while True:\n    item = {queue}.get()\n    try:\n        handle(item)\n    finally:\n"
+            f"        {queue}.task_done()",
+        ))
+    suggestions.append(Suggestion(
+        "End consumers with a sentinel (poison pill) that the producer puts when it is done, also "
+        "when it fails (in a `finally`).",
+        f"try:\n    for item in produce():\n        {queue}.put(item)\nfinally:\n    {queue}.put(STOP)",
+    ))
+    suggestions.append(Suggestion(
+        "Wait with a timeout and check that the other side is still alive.",
+        f"try:\n    item = {queue}.get(timeout=5)\nexcept queue.Empty:\n    if not producer.is_alive():\n"
+        "        raise RuntimeError('producer died')",
+    ))
+    return tuple(suggestions)
+
+
+def unsignalled_wait(kinds: set[WaitKind], what: str) -> tuple[Suggestion, ...]:
+    signal = (f"with {what}:\n        {what}.notify_all()" if WaitKind.CONDITION_WAIT in kinds
+              else f"{what}.set()")
+    suggestions = [Suggestion(
+        "Signal in a `finally`, so the waiter is released even when the signalling code fails.",
+        f"try:\n    prepare()\nfinally:\n    {signal}",
+    )]
+    if WaitKind.CONDITION_WAIT in kinds:
+        suggestions.append(Suggestion(
+            "Wait for a condition with a predicate (wait_for): a notify() sent before the wait "
+            "started is not lost, because the predicate is checked first.",
+            f"with {what}:\n    {what}.wait_for(lambda: ready, timeout=30)",
+        ))
+    suggestions.append(Suggestion(
+        "Wait with a timeout and decide what to do when it expires.",
+        f"if not {what}.wait(timeout=30):\n    raise TimeoutError('not signalled in 30 s')",
+    ))
+    return tuple(suggestions)
+
+
+def lock_held_during_io(lock: str) -> tuple[Suggestion, ...]:
+    return (
+        Suggestion(
+            f"Do the I/O outside the critical section: prepare under `{lock}`, release it, do the "
+            "call, then take the lock again only to store the result.",
+            f"with {lock}:\n    key = next_key()\nreply = fetch(key)  # no lock held while waiting\n"
+            f"with {lock}:\n    cache[key] = reply",
+        ),
+        Suggestion(
+            "Put a timeout on the I/O, so a silent peer cannot hold everyone up forever.",
+            "sock.settimeout(5)\nrequests.get(url, timeout=(3.05, 10))",
+        ),
+    )
+
+
+def io_timeouts() -> tuple[Suggestion, ...]:
+    return (
+        Suggestion(
+            "Give every client socket a timeout (socket.settimeout / create_connection(timeout=)), "
+            "and every HTTP call one too: requests, urllib and http.client wait forever by default.",
+            "sock = socket.create_connection((host, port), timeout=5)\n"
+            "requests.get(url, timeout=(3.05, 27))",
+        ),
+        Suggestion("Handle the timeout: retry with backoff, or fail the request and report it."),
+    )
+
+
+def subprocess_pipe() -> tuple[Suggestion, ...]:
+    return (
+        Suggestion(
+            "Use communicate(), which reads stdout and stderr while it waits: wait() with "
+            "stdout=PIPE deadlocks as soon as the child writes more than the pipe holds (64 KiB).",
+            "out, err = proc.communicate(timeout=60)",
+        ),
+        Suggestion(
+            "Or do not pipe what you do not read: stdout=subprocess.DEVNULL, or a file; or "
+            "subprocess.run(..., capture_output=True, timeout=60).",
+        ),
+    )
+
+
+def event_loop_blocked() -> tuple[Suggestion, ...]:
+    return (
+        Suggestion(
+            "Never call blocking functions in a coroutine: use the async equivalent "
+            "(asyncio.sleep, asyncio.open_connection / an async HTTP client, asyncio.Lock), or "
+            "push the call to a thread with asyncio.to_thread (3.9+) or loop.run_in_executor.",
+            "data = await asyncio.to_thread(sock.recv, 4096)\n# or\nreader, writer = await "
+            "asyncio.open_connection(host, port)\ndata = await asyncio.wait_for(reader.read(4096), 5)",
+        ),
+        Suggestion(
+            "Run with asyncio debug mode (PYTHONASYNCIODEBUG=1) in tests: it logs callbacks that "
+            "block the loop for more than 100 ms.",
+        ),
+    )
+
+
+def fork_inherited_lock(lock: str) -> tuple[Suggestion, ...]:
+    return (
+        Suggestion(
+            "Do not fork a process that has threads: use multiprocessing with the 'spawn' or "
+            "'forkserver' start method, so children start clean.",
+            "multiprocessing.set_start_method('spawn')",
+        ),
+        Suggestion(
+            f"If you must fork, make sure `{lock}` is not held across the fork: take it before and "
+            "release it on both sides with os.register_at_fork, or re-create it in the child.",
+            f"os.register_at_fork(before={lock}.acquire, after_in_parent={lock}.release,\n"
+            f"                    after_in_child={lock}.release)",
+        ),
+    )

@@ -9,7 +9,7 @@ from threaddoc.model import Snapshot
 from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
-from .evidence import thread_ref, wait_evidence
+from .evidence import and_list, thread_ref, wait_evidence
 from .model import Confidence, Evidence, Finding, ResourceRef, Severity
 
 _WAITS_ON_POOL = (WaitKind.FUTURE_RESULT, WaitKind.FUTURES_WAIT, WaitKind.EXECUTOR_SHUTDOWN)
@@ -39,10 +39,10 @@ def detect_process_pool_waits(
         kind="blocked-shutdown",
         severity=Severity.CRITICAL,
         confidence=Confidence.LIKELY,
-        title=(f"{_and(names)} wait{'s' * (len(names) == 1)} on a process pool whose worker process "
+        title=(f"{and_list(names)} wait{'s' * (len(names) == 1)} on a process pool whose worker process "
                f"{', '.join(pids)} {what.wait.summary} and will not return a result"),
         explanation=(
-            f"{_and(names)} wait{'s' * (len(names) == 1)} with no timeout for a result (or for the "
+            f"{and_list(names)} wait{'s' * (len(names) == 1)} with no timeout for a result (or for the "
             f"pool to shut down); worker process {', '.join(pids)} is alive but not computing: it is "
             "blocked in "
             f"its task ({what.wait.summary}), so the result never comes. "
@@ -72,8 +72,3 @@ def _stuck_worker(child: Child) -> ThreadAnalysis | None:
             return analysis
     return None
 
-
-def _and(items: Sequence[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]

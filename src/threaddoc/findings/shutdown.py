@@ -12,7 +12,7 @@ from threaddoc.model import Snapshot, Thread
 from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
-from .evidence import thread_ref, wait_evidence
+from .evidence import and_list, thread_ref, wait_evidence
 from .model import Confidence, Evidence, Finding, ResourceRef, Severity
 from .pools import Pool, pool_of, thread_pools
 
@@ -121,15 +121,15 @@ def _finding(
         if at is not None:
             evidence.append(at)
     if what == "executor shutdown":
-        title = f"executor shutdown waits for {_and(names)}, which will not finish"
+        title = f"executor shutdown waits for {and_list(names)}, which will not finish"
         explanation = (f"{waiter.thread.label} shuts a thread pool down with wait=True (explicitly, or at "
                        "the end of a `with ...Executor()` block) and waits for every submitted task; "
-                       f"{_and(names)} is stuck in its task, so the shutdown never returns.")
+                       f"{and_list(names)} is stuck in its task, so the shutdown never returns.")
         suggestions = fixes.executor_shutdown(kinds)
     else:
-        title = f"interpreter exit is blocked by {_and(names)}"
+        title = f"interpreter exit is blocked by {and_list(names)}"
         explanation = (f"{waiter.thread.label} has finished the script and waits for non-daemon threads "
-                       f"to end before the process can exit; {_and(names)} will not end by "
+                       f"to end before the process can exit; {and_list(names)} will not end by "
                        f"{'itself' if len(names) == 1 else 'themselves'}.")
         suggestions = fixes.blocked_exit(kinds)
     return Finding(
@@ -150,8 +150,3 @@ def _pool_resources(analyses: Sequence[ThreadAnalysis], keepers: list[Keeper]) -
     found = {pool.name: pool for k in keepers if (pool := pool_of(pools, k.index)) is not None}
     return tuple(ResourceRef("thread-pool", name, pool.size_text) for name, pool in found.items())
 
-
-def _and(items: Sequence[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]

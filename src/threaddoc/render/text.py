@@ -59,7 +59,8 @@ def use_color(stream_is_tty: bool, requested: bool | None = None) -> bool:
     return stream_is_tty and not os.environ.get("NO_COLOR")
 
 
-DEADLOCK_KINDS = frozenset({"lock-order-deadlock", "self-deadlock", "join-deadlock", "future-cross-wait"})
+DEADLOCK_KINDS = frozenset({"lock-order-deadlock", "self-deadlock", "join-deadlock", "future-cross-wait",
+                            "import-lock-deadlock"})
 
 
 def render(report: Report, style: Style = Style()) -> Iterator[str]:
@@ -146,7 +147,7 @@ def _cycle_step(step: CycleStep, previous: CycleStep, finding: Finding, style: S
     """jstack's shape: the thread, what it holds (acquired where), what it waits for (where),
     and who holds that."""
     yield f"    {style.bold(_thread(step.thread))}"
-    if previous.via == "lock" and previous.taken_at is not None:
+    if previous.via in ("lock", "import") and previous.taken_at is not None:
         yield f"        holds {_resource(previous.held_as or previous.resource)}"
         yield from _evidence(previous.taken_at, "          acquired at ")
     if step.via == "join":

@@ -59,7 +59,7 @@ class Held:
     resource: Resource
     frame: int
     line: int
-    how: str  # "with" or "acquire"
+    how: str  # "with", "acquire" or "import"
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,7 @@ def _resolve(
     waits_for = _waited_resource(thread, wait, snapshot, thread_names)
     if waits_for is not None and waits_for.lock_type == "RLock" and wait.kind is WaitKind.LOCK:
         wait = replace(wait, kind=WaitKind.RLOCK, summary="waits for an RLock")
+    wait = _with_kernel_timeout(thread, wait)
     holds = _held_locks(thread, snapshot)
     released = _released_while_waiting(thread, wait, snapshot)
     if released is not None:
@@ -108,6 +109,18 @@ def _resolve(
         waits_for = replace(waits_for, task=task)
     return ThreadAnalysis(thread=thread, wait=wait, waits_for=waits_for, holds=holds,
                           runs_task=running_task(thread))
+
+
+_IO_WAITS = frozenset({WaitKind.SOCKET_RECV, WaitKind.SOCKET_SEND, WaitKind.SOCKET_CONNECT,
+                       WaitKind.SOCKET_ACCEPT, WaitKind.FILE_READ})
+
+
+def _with_kernel_timeout(thread: Thread, wait: WaitState) -> WaitState:
+    """I/O the kernel shows inside read()/recvfrom()/... itself has no timeout."""
+    if wait.kind in _IO_WAITS and wait.has_timeout is None and thread.kernel is not None \
+            and thread.kernel.blocked_fd is not None:
+        return replace(wait, has_timeout=False)
+    return wait
 
 
 def _released_while_waiting(thread: Thread, wait: WaitState, snapshot: Snapshot) -> Key | None:
@@ -194,6 +207,8 @@ _SUBJECT_KINDS = {
 def _waited_resource(
     thread: Thread, wait: WaitState, snapshot: Snapshot, thread_names: dict[int, str]
 ) -> Resource | None:
+    if wait.kind is WaitKind.IMPORT_LOCK and wait.site is not None:
+        return _imported_module(thread.frames[wait.site], snapshot)
     if wait.kind.is_lock and wait.lock_attribute and wait.subject and wait.subject.address is not None:
         return _library_lock(wait.subject.type_name, wait.subject.address, wait.lock_attribute,
                              wait.lock_type, wait.library or "the library")
@@ -225,8 +240,47 @@ def _object_label(type_name: str | None, address: int) -> str:
     return f"{(type_name or 'object').rsplit('.', 1)[-1]}@{address:#x}"
 
 
+def _imported_module(frame: Frame, snapshot: Snapshot) -> Resource | None:
+    """The module an `import` statement at the frame's line asks for."""
+    source = snapshot.source(frame.filename)
+    statement = sourcecode.statement_at(source, frame.line) if source is not None else None
+    names: list[str] = []
+    if isinstance(statement, ast.Import):
+        names = [alias.name for alias in statement.names]
+    elif isinstance(statement, ast.ImportFrom) and statement.module:
+        names = [statement.module]
+    if not names:
+        # importlib.import_module(variable): which module is not in sight.
+        return Resource(kind="import-lock", name="a module being imported", key=UNKNOWN_MODULE,
+                        detail="the import lock of a module whose name is not in the source line",
+                        label="a module being imported")
+    return _module_lock(names[0])
+
+
+UNKNOWN_MODULE: Key = ("module", "?")
+
+
+def _module_lock(module: str) -> Resource:
+    last = module.rsplit(".", 1)[-1]
+    return Resource(kind="import-lock", name=module, key=("module", last),
+                    detail=f"the import lock of module {module}", label=f"import of {module}")
+
+
+def _held_import_locks(thread: Thread) -> list[Held]:
+    """A thread executing a module's body (`<module>` called by importlib) holds that
+    module's import lock until the body ends."""
+    held = []
+    for index, (frame, caller) in enumerate(zip(thread.frames, thread.frames[1:])):
+        if frame.function == "<module>" and caller.module.startswith("importlib"):
+            # Taken where the import was asked for: the first frame outside importlib.
+            importer = next((i for i in range(index + 1, len(thread.frames))
+                             if not thread.frames[i].module.startswith("importlib")), index)
+            held.append(Held(_module_lock(frame.module), importer, thread.frames[importer].line, "import"))
+    return held
+
+
 def _held_locks(thread: Thread, snapshot: Snapshot) -> tuple[Held, ...]:
-    held: list[Held] = []
+    held: list[Held] = _held_import_locks(thread)
     for index, frame in enumerate(thread.frames):
         if frame.is_stdlib:
             library = _held_by_library_frame(thread, index, snapshot)
