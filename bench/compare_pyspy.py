@@ -1,4 +1,4 @@
-"""Time `threaddoc diagnose --json` against `py-spy dump --json --locals` on the same
+"""Time `threaddoc diagnose --samples 1 --json` against `py-spy dump --json --locals` on the same
 targets in the same run (a benchmark, not a test: these machines are shared and noisy).
 
     python bench/compare_pyspy.py [--threads 10 100 1000] [--runs 5]
@@ -68,7 +68,7 @@ def main() -> None:
                 for _ in range(options.runs):
                     spy.append(timed([py_spy, "dump", "--pid", str(target.pid), "--json", "--locals"]))
                     doc.append(timed([sys.executable, "-m", "threaddoc", "diagnose", str(target.pid),
-                                      "--json"]))
+                                      "--samples", "1", "--json"]))
                 rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
                 spy_median, doc_median = statistics.median(spy), statistics.median(doc)
                 print(f"{count:>8} {spy_median:>9.3f} {doc_median:>12.3f} {doc_median / spy_median:>6.2f} "

@@ -16,7 +16,7 @@ from threaddoc.errors import (
     ThreaddocError,
 )
 from threaddoc.findings import Verdict
-from threaddoc.pipeline import Report, diagnose
+from threaddoc.pipeline import DEFAULT_INTERVAL, DEFAULT_SAMPLES, Report, diagnose
 from threaddoc.render import json as json_render
 from threaddoc.render import text as text_render
 from threaddoc.sanitize import clean_line
@@ -29,6 +29,17 @@ Exit status:
   2  usage error
   3  the target could not be inspected (no such process, not Python,
      permission denied, py-spy missing or failing)"""
+
+
+def _sampling_options(command: click.decorators.FC) -> click.decorators.FC:
+    command = click.option("--interval", type=click.FloatRange(min=0.01, max=10.0), default=DEFAULT_INTERVAL,
+                           show_default=True, metavar="SECONDS",
+                           help="Time between two samples.")(command)
+    command = click.option("--samples", type=click.IntRange(min=1, max=100), default=DEFAULT_SAMPLES,
+                           show_default=True, metavar="N",
+                           help="How many times to read the stacks; a thread is stuck only if it did "
+                                "not move between them. 1 is fastest.")(command)
+    return command
 
 
 def _output_options(command: click.decorators.FC) -> click.decorators.FC:
@@ -57,13 +68,15 @@ def cli() -> None:
 @cli.command(epilog=EXIT_STATUS_HELP)
 @click.argument("pid", type=click.IntRange(min=1))
 @_output_options
+@_sampling_options
 @click.option("--timeout", type=click.FloatRange(min=1.0), default=20.0, show_default=True,
               metavar="SECONDS",
               help="Seconds to let py-spy read the target before giving up.")
 @click.option("--py-spy", "py_spy", metavar="PATH", default=None,
               help="The py-spy executable (default: $THREADDOC_PY_SPY, then beside threaddoc, "
                    "then PATH).")
-def diagnose_command(pid: int, as_json: bool, color: bool | None, timeout: float,
+def diagnose_command(pid: int, as_json: bool, color: bool | None, samples: int, interval: float,
+                     timeout: float,
                      py_spy: str | None) -> None:
     """Attach to the running Python process PID and diagnose why it hangs.
 
@@ -71,7 +84,7 @@ def diagnose_command(pid: int, as_json: bool, color: bool | None, timeout: float
     is paused only while its stacks are read), works out what each thread waits
     for and who holds it, and prints the verdict with the fix.
     """
-    report = diagnose(pid, py_spy=py_spy, timeout=timeout)
+    report = diagnose(pid, py_spy=py_spy, timeout=timeout, samples=samples, interval=interval)
     _emit(report, as_json, color)
     sys.exit(_exit_status(report))
 
@@ -83,8 +96,10 @@ diagnose_command.name = "diagnose"
 @click.argument("scenario", required=False, default="lock-order", metavar="[SCENARIO]",
                 type=click.Choice(list(demo.SCENARIOS)))
 @_output_options
+@_sampling_options
 @click.option("--list", "list_only", is_flag=True, help="List the demo scenarios and exit.")
-def demo_command(scenario: str, as_json: bool, color: bool | None, list_only: bool) -> None:
+def demo_command(scenario: str, as_json: bool, color: bool | None, samples: int, interval: float,
+                 list_only: bool) -> None:
     """Run a bundled hung program, diagnose it, and stop it.
 
     SCENARIO is lock-order (default) or another of `threaddoc demo --list`.  Exits
@@ -97,7 +112,7 @@ def demo_command(scenario: str, as_json: bool, color: bool | None, list_only: bo
         return
     chosen = demo.scenario(scenario)
     with demo.running_sample(chosen.sample) as process:
-        report = diagnose(process.pid)
+        report = diagnose(process.pid, samples=samples, interval=interval)
     _emit(report, as_json, color)
     if report.verdict.value != chosen.expected_verdict:
         click.echo(f"threaddoc: demo {chosen.name} expected verdict {chosen.expected_verdict} "

@@ -63,6 +63,7 @@ class KernelState:
     syscall: str | None = None  # the blocking system call by name ("futex", "recvfrom"), if blocked
     arguments: tuple[int, ...] = ()
     wchan: str = ""
+    idle_seconds: float | None = None  # since it last ran on a CPU (/proc/.../sched)
 
     @property
     def blocked_fd(self) -> int | None:
@@ -77,6 +78,23 @@ class KernelState:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """What several samples taken a moment apart say about a thread."""
+
+    samples: int
+    same_stack: bool  # the same frames at the same lines in every sample
+    cpu_seconds: float | None = None  # CPU time used between the first and the last sample
+    window_seconds: float = 0.0  # from the first sample to the last
+    # Found at one place in most samples (a poller back at its sleep): it circles, and is
+    # shown where it spends its time.
+    settled: bool = True
+
+    @property
+    def progressed(self) -> bool:
+        return self.samples > 1 and not self.settled
+
+
+@dataclass(frozen=True)
 class Thread:
     """A thread of the target; frames are innermost first."""
 
@@ -87,6 +105,17 @@ class Thread:
     owns_gil: bool
     frames: tuple[Frame, ...]
     kernel: KernelState | None = None
+    progress: Progress | None = None
+
+    @property
+    def waiting_for_seconds(self) -> float | None:
+        """How long it has not run: from the kernel's scheduler, else at least the sampling
+        window if every sample found it at the same place."""
+        if self.kernel is not None and self.kernel.idle_seconds is not None:
+            return self.kernel.idle_seconds
+        if self.progress is not None and self.progress.same_stack and self.progress.window_seconds:
+            return self.progress.window_seconds
+        return None
 
     @property
     def innermost_own_index(self) -> int | None:

@@ -44,5 +44,11 @@ def analyse_recording(recording: Recording) -> Report:
     return analyse(recording.to_snapshot())
 
 
-def diagnose(pid: int, *, py_spy: str | None = None, timeout: float = 20.0) -> Report:
-    return analyse_recording(collect(pid, py_spy=py_spy, timeout=timeout))
+DEFAULT_SAMPLES = 3
+DEFAULT_INTERVAL = 0.25
+
+
+def diagnose(pid: int, *, py_spy: str | None = None, timeout: float = 20.0,
+             samples: int = DEFAULT_SAMPLES, interval: float = DEFAULT_INTERVAL) -> Report:
+    return analyse_recording(collect(pid, py_spy=py_spy, timeout=timeout, samples=samples,
+                                     interval=interval))

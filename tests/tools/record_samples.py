@@ -24,6 +24,7 @@ from pythons import interpreters
 
 from threaddoc.collect import collect
 from threaddoc.demo import running_program, sample_path
+from threaddoc.pipeline import DEFAULT_INTERVAL, DEFAULT_SAMPLES
 
 RECORDINGS = TESTS / "recordings"
 WAIT_PROGRAMS = TESTS / "wait_programs"
@@ -36,7 +37,9 @@ WAIT_KINDS = sorted(path.stem for path in WAIT_PROGRAMS.glob("*.py") if not path
 def record(script: Path, minor: str, python: Path, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     with running_program(script, python=str(python)) as process:
-        recording = collect(process.pid)
+        # As `threaddoc diagnose` does by default: several samples, so that the recordings
+        # carry progress (did a thread move?) and durations.
+        recording = collect(process.pid, samples=DEFAULT_SAMPLES, interval=DEFAULT_INTERVAL)
         # A child forked without exec (same command line) hangs on its own: record it too.
         for child in recording.child_processes:
             if tuple(child.get("cmdline") or ()) == recording.process.cmdline:

@@ -59,7 +59,7 @@ def test_main_thread_says_the_script_is_finished(name: str) -> None:
     assert main is not None and main.doing.startswith("has finished the script")
 
 
-@pytest.mark.parametrize("name", recording_names("process_pool_result_never_comes"))
+@pytest.mark.parametrize("name", recording_names("process_pool_result_never_comes-py"))
 def test_parent_waiting_on_a_stuck_worker_process(name: str) -> None:
     diagnosis = report(name)
     [child] = diagnosis.children

@@ -51,6 +51,9 @@ def classify_all(snapshot: Snapshot) -> tuple[WaitState, ...]:
 def classify(thread: Thread, snapshot: Snapshot, someone_runs: bool = False) -> WaitState:
     if not thread.frames:
         return WaitState(WaitKind.IDLE_OTHER, "has no Python frames (native code or starting)")
+    if thread.progress is not None and thread.progress.progressed:
+        # Not stuck: it was somewhere else a moment ago. Never part of a hang finding.
+        return WaitState(WaitKind.RUNNING, "made progress between samples", site=thread.innermost_own_index)
     by_frame = _match_library_frames(thread)
     if by_frame is not None:
         return by_frame

@@ -40,7 +40,7 @@ def read_kernel_states(pid: int, thread_ids: Iterable[int]) -> dict[str, dict[st
     for tid in thread_ids:
         base = f"/proc/{pid}/task/{tid}"
         entry: dict[str, str] = {}
-        for name in ("stat", "syscall", "wchan"):
+        for name in ("stat", "syscall", "wchan", "sched"):
             try:
                 with open(f"{base}/{name}", encoding="ascii", errors="replace") as handle:
                     entry[name] = handle.read().strip()
@@ -48,8 +48,37 @@ def read_kernel_states(pid: int, thread_ids: Iterable[int]) -> dict[str, dict[st
                 continue
         if "stat" in entry:
             entry["stat"] = entry["stat"].rsplit(")", 1)[-1].split()[0] if ")" in entry["stat"] else "?"
+            entry["sched"] = _exec_start(entry.get("sched", ""))
+            entry["uptime"] = _uptime()
             states[str(tid)] = entry
     return states
+
+
+def read_undisturbed(pid: int) -> dict[str, dict[str, str]]:
+    """Every thread's kernel state, read before py-spy attaches: its ptrace stop wakes every
+    thread, after which the scheduler says they all ran a moment ago and some are caught
+    on their way back into their system call."""
+    try:
+        thread_ids = [int(tid) for tid in os.listdir(f"/proc/{pid}/task") if tid.isdigit()]
+    except OSError:
+        return {}
+    return read_kernel_states(pid, thread_ids)
+
+
+def _exec_start(sched: str) -> str:
+    """`se.exec_start` (milliseconds since boot when the thread last ran), kept alone."""
+    for line in sched.splitlines():
+        if line.startswith("se.exec_start"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def _uptime() -> str:
+    try:
+        with open("/proc/uptime", encoding="ascii") as handle:
+            return handle.read().split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 def machine() -> str:
@@ -70,7 +99,16 @@ def kernel_state(raw: Mapping[str, str], arch: str) -> KernelState:
         except ValueError:
             arguments = ()
     return KernelState(state=raw.get("stat", "?"), syscall=name, arguments=arguments,
-                       wchan=raw.get("wchan", "") if raw.get("wchan", "0") != "0" else "")
+                       wchan=raw.get("wchan", "") if raw.get("wchan", "0") != "0" else "",
+                       idle_seconds=_idle_seconds(raw))
+
+
+def _idle_seconds(raw: Mapping[str, str]) -> float | None:
+    """How long ago the thread last ran: uptime minus `se.exec_start`, when both were read."""
+    try:
+        return max(0.0, float(raw["uptime"]) - float(raw["sched"]) / 1000.0)
+    except (KeyError, ValueError):
+        return None
 
 
 MAX_FDS = 512

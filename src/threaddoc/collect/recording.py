@@ -17,6 +17,7 @@ from threaddoc.model import ProcessFacts, Snapshot, SourceFile
 
 from .kernel import child_process, kernel_state, open_files
 from .parse import parse_threads
+from .sampling import progress_of
 
 FORMAT = "threaddoc-recording"
 FORMAT_VERSION = 1
@@ -35,11 +36,17 @@ class Recording:
     # /proc/PID/fd links with socket endpoints, and the direct child processes.
     open_files: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     child_processes: tuple[Mapping[str, Any], ...] = ()
+    # Stacks and CPU times of every sample, oldest first (the last is the dump above).
+    history: tuple[Mapping[str, Any], ...] = ()
 
     def to_snapshot(self) -> Snapshot:
         threads = tuple(
-            dataclasses.replace(thread, kernel=kernel_state(self.kernel[str(thread.os_thread_id)], self.arch))
-            if str(thread.os_thread_id) in self.kernel else thread
+            dataclasses.replace(
+                thread,
+                kernel=kernel_state(self.kernel[str(thread.os_thread_id)], self.arch)
+                if str(thread.os_thread_id) in self.kernel else None,
+                progress=progress_of(self.history, str(thread.os_thread_id)),
+            )
             for thread in parse_threads(self.pyspy)
         )
         return Snapshot(process=self.process, threads=threads, sources=self.sources,
@@ -67,6 +74,7 @@ class Recording:
             "children": [child._document() for child in self.children],
             "open_files": {fd: dict(entry) for fd, entry in self.open_files.items()},
             "child_processes": [dict(child) for child in self.child_processes],
+            "history": [dict(sample) for sample in self.history],
         }
 
 
@@ -98,4 +106,5 @@ def _recording(document: dict[str, Any]) -> Recording:
         children=tuple(_recording(child) for child in document.get("children", ())),
         open_files=document.get("open_files", {}),
         child_processes=tuple(document.get("child_processes", ())),
+        history=tuple(document.get("history", ())),
     )

@@ -12,7 +12,7 @@ from typing import Any
 from threaddoc import __version__
 from threaddoc.findings.main_thread import MainThread
 from threaddoc.findings.model import CycleStep, Evidence, Finding, ResourceRef, ThreadRef
-from threaddoc.model import Frame, KernelState, ProcessFacts
+from threaddoc.model import Frame, KernelState, ProcessFacts, Progress
 from threaddoc.pipeline import Report
 from threaddoc.resolve import Resource, ThreadAnalysis
 
@@ -148,8 +148,22 @@ def _thread(analysis: ThreadAnalysis, held_by: list[str]) -> JSONObject:
             for held in analysis.holds
         ],
         "kernel": _kernel(thread.kernel),
+        "progress": _progress(thread.progress),
+        "waiting_for_seconds": _seconds(analysis.waited_seconds),
         "frames": [_frame(frame) for frame in thread.frames],
     }
+
+
+def _progress(progress: Progress | None) -> JSONObject | None:
+    if progress is None:
+        return None
+    return {"samples": progress.samples, "same_stack": progress.same_stack,
+            "cpu_seconds": _seconds(progress.cpu_seconds),
+            "window_seconds": _seconds(progress.window_seconds)}
+
+
+def _seconds(value: float | None) -> float | None:
+    return round(value, 3) if value is not None else None
 
 
 def _kernel(kernel: KernelState | None) -> JSONObject | None:

@@ -235,18 +235,31 @@ def _warnings(report: Report, style: Style) -> Iterator[str]:
 
 
 def _thread_table(analyses: Sequence[ThreadAnalysis], style: Style) -> Iterator[str]:
-    rows = [("NAME", "TID", "STATE", "WAITING ON", "WHERE")]
+    rows = [("NAME", "TID", "STATE", "FOR", "WAITING ON", "WHERE")]
     for analysis in sorted(analyses, key=lambda analysis: report_order(analysis.thread)):
         rows.append(_thread_row(analysis))
-    widths = [min(max(len(row[column]) for row in rows), 32) for column in range(4)]
+    widths = [min(max(len(row[column]) for row in rows), 32) for column in range(5)]
     yield style.bold(f"Threads ({len(analyses)})")
     for index, row in enumerate(rows):
-        cells = [row[column][:32].ljust(widths[column]) for column in range(4)]
-        line = "  " + "  ".join([*cells, row[4]])
+        cells = [row[column][:32].ljust(widths[column]) for column in range(5)]
+        line = "  " + "  ".join([*cells, row[5]])
         yield style.dim(line.rstrip()) if index == 0 else line.rstrip()
 
 
-def _thread_row(analysis: ThreadAnalysis) -> tuple[str, str, str, str, str]:
+def duration(seconds: float | None) -> str:
+    """`≥45s`, `≥12m03s`, `≥2h13m`: how long a thread has waited, Go-dump style. A lower
+    bound: the kernel's clock restarts whenever something (a debugger) wakes the thread."""
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"≥{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"≥{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"≥{whole}s"
+    return f"≥{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def _thread_row(analysis: ThreadAnalysis) -> tuple[str, str, str, str, str, str]:
     thread = analysis.thread
     waits_on = analysis.waits_for.name if analysis.waits_for else ""
     frame = analysis.site_frame or thread.innermost_own_frame or (thread.frames[0] if thread.frames else None)
@@ -255,6 +268,7 @@ def _thread_row(analysis: ThreadAnalysis) -> tuple[str, str, str, str, str]:
         clean_line(thread.name),
         str(thread.os_thread_id or ""),
         analysis.wait.kind.value,
+        duration(analysis.waited_seconds),
         clean_line(waits_on),
         clean_line(where),
     )

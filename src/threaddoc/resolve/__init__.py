@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Union
 
 from threaddoc import sourcecode
-from threaddoc.classify import HOLD_RULES, WaitKind, WaitState, match_frame
+from threaddoc.classify import HOLD_RULES, Activity, WaitKind, WaitState, match_frame
 from threaddoc.collect.parse import module_of
 from threaddoc.model import Frame, Snapshot, SourceFile, Thread
 
@@ -71,6 +71,11 @@ class ThreadAnalysis:
     waits_for: Resource | None = None
     holds: tuple[Held, ...] = ()
     runs_task: str | None = None  # for a pool worker: the function of the task it runs
+
+    @property
+    def waited_seconds(self) -> float | None:
+        """How long it has been waiting where it is; None for a thread that runs."""
+        return None if self.wait.activity is Activity.RUNNING else self.thread.waiting_for_seconds
 
     @property
     def site_frame(self) -> Frame | None:

@@ -1,0 +1,83 @@
+"""Several samples: stuck or moving, and for how long."""
+
+from __future__ import annotations
+
+from threaddoc.classify import WaitKind, classify
+from threaddoc.collect.kernel import kernel_state
+from threaddoc.collect.sampling import progress_of, representative, stack_sample
+from threaddoc.model import Frame, ProcessFacts, Progress, Snapshot, Thread
+from threaddoc.render.text import duration
+
+WAITING = [["/app/w.py", "work", 10], ["/usr/lib/python3.11/threading.py", "Thread.run", 982]]
+MOVED = [["/app/w.py", "work", 11], ["/usr/lib/python3.11/threading.py", "Thread.run", 982]]
+
+
+def _sample(at: float, stack: list[list[object]], cpu: float) -> dict[str, object]:
+    return {"time": at, "stacks": {"7": stack}, "cpu": {"7": cpu}}
+
+
+def test_a_thread_at_the_same_place_with_no_cpu_is_stuck() -> None:
+    progress = progress_of([_sample(0.0, WAITING, 1.0), _sample(0.5, WAITING, 1.0)], "7")
+    assert progress == Progress(samples=2, same_stack=True, cpu_seconds=0.0, window_seconds=0.5,
+                                settled=True)
+    assert not progress.progressed
+
+
+def test_a_thread_that_moved_made_progress() -> None:
+    progress = progress_of([_sample(0.0, WAITING, 1.0), _sample(0.5, MOVED, 1.2)], "7")
+    assert progress is not None and progress.progressed
+    assert progress.cpu_seconds is not None and abs(progress.cpu_seconds - 0.2) < 1e-9
+
+
+def test_one_sample_says_nothing_about_progress() -> None:
+    assert progress_of([_sample(0.0, WAITING, 1.0)], "7") is None
+
+
+def test_a_thread_that_moved_is_never_waiting() -> None:
+    frame = Frame("work", "/app/w.py", 11, "w", False)
+    thread = Thread("worker", 1, 7, False, False, (frame,),
+                    progress=Progress(samples=3, same_stack=False, window_seconds=0.5, settled=False))
+    state = classify(thread, Snapshot(ProcessFacts(pid=1), (thread,)))
+    assert state.kind is WaitKind.RUNNING
+
+
+def test_waiting_time_comes_from_the_scheduler_else_from_the_window() -> None:
+    kernel = kernel_state({"stat": "S", "syscall": "202 0x1 0x189", "sched": "1000000.5",
+                           "uptime": "8980.5"}, "x86_64")
+    assert kernel.idle_seconds is not None and abs(kernel.idle_seconds - 7980.5) < 0.01
+    frame = Frame("work", "/app/w.py", 10, "w", False)
+    with_kernel = Thread("a", 1, 7, False, False, (frame,), kernel=kernel)
+    assert with_kernel.waiting_for_seconds == kernel.idle_seconds
+    sampled = Thread("b", 2, 8, False, False, (frame,),
+                     progress=Progress(samples=3, same_stack=True, window_seconds=0.5))
+    assert sampled.waiting_for_seconds == 0.5
+
+
+def test_durations_read_like_a_goroutine_dump() -> None:
+    assert duration(None) == ""
+    assert duration(2.34) == "≥2.3s"
+    assert duration(45) == "≥45s"
+    assert duration(723) == "≥12m03s"
+    assert duration(7980) == "≥2h13m"
+
+
+def _entry(line: int) -> dict[str, object]:
+    return {"os_thread_id": 7, "thread_name": "poller",
+            "frames": [{"filename": "/app/w.py", "name": "poll", "line": line}]}
+
+
+def test_a_poller_is_shown_where_it_spends_its_time() -> None:
+    # At its sleep (line 26) twice, caught at its work (line 25) once: it circles.
+    dumps = [[_entry(26)], [_entry(25)], [_entry(26)]]
+    [chosen] = representative(dumps)
+    assert chosen["frames"] == [{"filename": "/app/w.py", "name": "poll", "line": 26}]
+    history = [stack_sample(dump, {}) for dump in dumps]
+    progress = progress_of(history, "7")
+    assert progress is not None and progress.settled and not progress.progressed
+
+
+def test_a_thread_found_somewhere_new_each_time_progressed() -> None:
+    dumps = [[_entry(10)], [_entry(11)], [_entry(12)]]
+    assert representative(dumps)[0]["frames"][0]["line"] == 12  # type: ignore[index]
+    progress = progress_of([stack_sample(dump, {}) for dump in dumps], "7")
+    assert progress is not None and progress.progressed
