@@ -44,7 +44,8 @@ def _sampling_options(command: click.decorators.FC) -> click.decorators.FC:
 
 def _output_options(command: click.decorators.FC) -> click.decorators.FC:
     command = click.option("--json", "as_json", is_flag=True,
-                           help="Print the report as JSON (schema_version 1) instead of text.")(command)
+                           help="Print the report as JSON (schema_version 1) instead of text: "
+                                "indented on a terminal, one line otherwise.")(command)
     command = click.option("--color/--no-color", "color", default=None,
                            help="Force color on or off "
                                 "(default: on a terminal, unless NO_COLOR is set).")(command)
@@ -130,7 +131,7 @@ def schema_command() -> None:
 def _emit(report: Report, as_json: bool, color: bool | None) -> None:
     try:
         if as_json:
-            click.echo(json_render.render(report), nl=False)
+            click.echo(json_render.render(report, pretty=sys.stdout.isatty()), nl=False)
             return
         style = text_render.Style(color=text_render.use_color(sys.stdout.isatty(), color))
         for line in text_render.render(report, style):

@@ -56,3 +56,10 @@ def test_no_local_value_is_printed_in_text_or_json() -> None:
     assert "quarterly" in raw
     assert "quarterly" not in "\n".join(render(starved))
     assert "quarterly" not in json_render.render(starved)
+
+
+def test_compact_and_indented_json_carry_the_same_report() -> None:
+    deadlock = report("lock_order_deadlock-py3.11")
+    compact = json_render.render(deadlock, pretty=False)
+    assert compact.count("\n") == 1
+    assert json.loads(compact) == json.loads(json_render.render(deadlock, pretty=True))

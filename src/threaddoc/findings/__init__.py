@@ -18,7 +18,7 @@ from .processes import detect_process_pool_waits
 from .shutdown import KEEPS_ALIVE, detect_blocked_shutdown
 from .waits import detect_unserved_waits
 
-__all__ = ["Confidence", "Finding", "Severity", "Verdict", "find_all", "verdict_of"]
+__all__ = ["DEADLOCK_KINDS", "Confidence", "Finding", "Severity", "Verdict", "find_all", "verdict_of"]
 
 DEADLOCK_KINDS = frozenset({"lock-order-deadlock", "self-deadlock", "join-deadlock", "future-cross-wait",
                             "import-lock-deadlock"})

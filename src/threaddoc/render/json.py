@@ -21,8 +21,12 @@ SCHEMA_VERSION = 1
 JSONObject = dict[str, Any]
 
 
-def render(report: Report) -> str:
-    return json.dumps(report_document(report), indent=2, ensure_ascii=False) + "\n"
+def render(report: Report, pretty: bool = True) -> str:
+    """Indented for a person; one line for a pipe (the C encoder: ~10x faster on thousands
+    of threads, where the indented encoder is the slowest stage of a diagnosis)."""
+    if pretty:
+        return json.dumps(report_document(report), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(report_document(report), ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def report_document(report: Report) -> JSONObject:

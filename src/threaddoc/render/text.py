@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from threaddoc.classify import Activity
+from threaddoc.findings import DEADLOCK_KINDS
 from threaddoc.findings.model import (
     Confidence,
     CycleStep,
@@ -57,10 +58,6 @@ def use_color(stream_is_tty: bool, requested: bool | None = None) -> bool:
     if requested is not None:
         return requested
     return stream_is_tty and not os.environ.get("NO_COLOR")
-
-
-DEADLOCK_KINDS = frozenset({"lock-order-deadlock", "self-deadlock", "join-deadlock", "future-cross-wait",
-                            "import-lock-deadlock"})
 
 
 def render(report: Report, style: Style = Style()) -> Iterator[str]:
