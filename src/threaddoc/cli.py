@@ -24,7 +24,7 @@ from threaddoc.schema import schema_text
 
 EXIT_STATUS_HELP = """\b
 Exit status:
-  0  no hang found
+  0  no hang found (the process may be busy: verdict no-hang or busy)
   1  a hang or deadlock was diagnosed
   2  usage error
   3  the target could not be inspected (no such process, not Python,
@@ -73,11 +73,14 @@ def cli() -> None:
 @click.option("--timeout", type=click.FloatRange(min=1.0), default=20.0, show_default=True,
               metavar="SECONDS",
               help="Seconds to let py-spy read the target before giving up.")
+@click.option("--native", is_flag=True,
+              help="Also read C frames (py-spy --native): tells a thread waiting for the GIL, "
+                   "and what a C extension holding it is doing.")
 @click.option("--py-spy", "py_spy", metavar="PATH", default=None,
               help="The py-spy executable (default: $THREADDOC_PY_SPY, then beside threaddoc, "
                    "then PATH).")
 def diagnose_command(pid: int, as_json: bool, color: bool | None, samples: int, interval: float,
-                     timeout: float,
+                     timeout: float, native: bool,
                      py_spy: str | None) -> None:
     """Attach to the running Python process PID and diagnose why it hangs.
 
@@ -85,7 +88,8 @@ def diagnose_command(pid: int, as_json: bool, color: bool | None, samples: int, 
     is paused only while its stacks are read), works out what each thread waits
     for and who holds it, and prints the verdict with the fix.
     """
-    report = diagnose(pid, py_spy=py_spy, timeout=timeout, samples=samples, interval=interval)
+    report = diagnose(pid, py_spy=py_spy, timeout=timeout, samples=samples, interval=interval,
+                      native=native)
     _emit(report, as_json, color)
     sys.exit(_exit_status(report))
 
@@ -144,7 +148,7 @@ def _emit(report: Report, as_json: bool, color: bool | None) -> None:
 
 
 def _exit_status(report: Report) -> int:
-    return EXIT_NO_HANG if report.verdict is Verdict.NO_HANG else EXIT_HANG
+    return EXIT_NO_HANG if report.verdict in (Verdict.NO_HANG, Verdict.BUSY) else EXIT_HANG
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -59,5 +59,9 @@ class PySpyFailed(TargetError):
     pass
 
 
+class PySpyTimedOut(PySpyFailed):
+    pass
+
+
 class TargetExited(TargetError):
     pass

@@ -50,6 +50,18 @@ class Frame:
         return None
 
 
+@dataclass(frozen=True)
+class NativeFrame:
+    """A frame of C code (collected with py-spy's --native): the function and its library."""
+
+    function: str
+    library: str
+
+    @property
+    def library_name(self) -> str:
+        return self.library.rsplit("/", 1)[-1]
+
+
 # System calls whose first argument is the file descriptor they block on.
 FD_SYSCALLS = frozenset({"read", "readv", "pread64", "recvfrom", "recvmsg", "recvmmsg", "write", "sendto",
                          "sendmsg", "accept", "accept4", "connect"})
@@ -88,10 +100,22 @@ class Progress:
     # Found at one place in most samples (a poller back at its sleep): it circles, and is
     # shown where it spends its time.
     settled: bool = True
+    gil_samples: int = 0  # samples in which it held the GIL
 
     @property
     def progressed(self) -> bool:
         return self.samples > 1 and not self.settled
+
+    @property
+    def cpu_share(self) -> float | None:
+        """CPU time used over the window, as a share of one core (1.0 = a whole core)."""
+        if self.cpu_seconds is None or self.window_seconds <= 0:
+            return None
+        return self.cpu_seconds / self.window_seconds
+
+    @property
+    def held_gil_throughout(self) -> bool:
+        return self.samples > 1 and self.gil_samples == self.samples
 
 
 @dataclass(frozen=True)
@@ -106,6 +130,8 @@ class Thread:
     frames: tuple[Frame, ...]
     kernel: KernelState | None = None
     progress: Progress | None = None
+    # With --native: the C frames above the innermost Python frame, innermost first.
+    native_frames: tuple[NativeFrame, ...] = ()
 
     @property
     def waiting_for_seconds(self) -> float | None:
@@ -223,6 +249,7 @@ class Snapshot:
     children: tuple[Snapshot, ...] = ()
     open_files: Mapping[int, FileDescriptor] = field(default_factory=dict)
     child_processes: tuple[ChildProcess, ...] = ()
+    native: bool = False  # collected with native frames (py-spy --native)
 
     def source(self, path: str) -> SourceFile | None:
         return self.sources.get(path)

@@ -49,6 +49,7 @@ DEFAULT_INTERVAL = 0.25
 
 
 def diagnose(pid: int, *, py_spy: str | None = None, timeout: float = 20.0,
-             samples: int = DEFAULT_SAMPLES, interval: float = DEFAULT_INTERVAL) -> Report:
+             samples: int = DEFAULT_SAMPLES, interval: float = DEFAULT_INTERVAL,
+             native: bool = False) -> Report:
     return analyse_recording(collect(pid, py_spy=py_spy, timeout=timeout, samples=samples,
-                                     interval=interval))
+                                     interval=interval, native=native))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from threaddoc.classify import WaitKind, classify
 from threaddoc.collect.kernel import kernel_state
 from threaddoc.collect.sampling import progress_of, representative, stack_sample
-from threaddoc.model import Frame, ProcessFacts, Progress, Snapshot, Thread
+from threaddoc.model import Frame, ProcessFacts, Progress, Snapshot, SourceFile, Thread
 from threaddoc.render.text import duration
 
 WAITING = [["/app/w.py", "work", 10], ["/usr/lib/python3.11/threading.py", "Thread.run", 982]]
@@ -13,24 +13,25 @@ MOVED = [["/app/w.py", "work", 11], ["/usr/lib/python3.11/threading.py", "Thread
 
 
 def _sample(at: float, stack: list[list[object]], cpu: float) -> dict[str, object]:
+    # Stacks by Python thread id, CPU times by OS thread id: both 7 here.
     return {"time": at, "stacks": {"7": stack}, "cpu": {"7": cpu}}
 
 
 def test_a_thread_at_the_same_place_with_no_cpu_is_stuck() -> None:
-    progress = progress_of([_sample(0.0, WAITING, 1.0), _sample(0.5, WAITING, 1.0)], "7")
+    progress = progress_of([_sample(0.0, WAITING, 1.0), _sample(0.5, WAITING, 1.0)], "7", "7")
     assert progress == Progress(samples=2, same_stack=True, cpu_seconds=0.0, window_seconds=0.5,
-                                settled=True)
+                                settled=True, gil_samples=0)
     assert not progress.progressed
 
 
 def test_a_thread_that_moved_made_progress() -> None:
-    progress = progress_of([_sample(0.0, WAITING, 1.0), _sample(0.5, MOVED, 1.2)], "7")
+    progress = progress_of([_sample(0.0, WAITING, 1.0), _sample(0.5, MOVED, 1.2)], "7", "7")
     assert progress is not None and progress.progressed
     assert progress.cpu_seconds is not None and abs(progress.cpu_seconds - 0.2) < 1e-9
 
 
 def test_one_sample_says_nothing_about_progress() -> None:
-    assert progress_of([_sample(0.0, WAITING, 1.0)], "7") is None
+    assert progress_of([_sample(0.0, WAITING, 1.0)], "7", "7") is None
 
 
 def test_a_thread_that_moved_is_never_waiting() -> None:
@@ -62,7 +63,7 @@ def test_durations_read_like_a_goroutine_dump() -> None:
 
 
 def _entry(line: int) -> dict[str, object]:
-    return {"os_thread_id": 7, "thread_name": "poller",
+    return {"thread_id": 7, "os_thread_id": 7, "thread_name": "poller",
             "frames": [{"filename": "/app/w.py", "name": "poll", "line": line}]}
 
 
@@ -72,12 +73,40 @@ def test_a_poller_is_shown_where_it_spends_its_time() -> None:
     [chosen] = representative(dumps)
     assert chosen["frames"] == [{"filename": "/app/w.py", "name": "poll", "line": 26}]
     history = [stack_sample(dump, {}) for dump in dumps]
-    progress = progress_of(history, "7")
+    progress = progress_of(history, "7", "7")
     assert progress is not None and progress.settled and not progress.progressed
 
 
 def test_a_thread_found_somewhere_new_each_time_progressed() -> None:
     dumps = [[_entry(10)], [_entry(11)], [_entry(12)]]
     assert representative(dumps)[0]["frames"][0]["line"] == 12  # type: ignore[index]
-    progress = progress_of([stack_sample(dump, {}) for dump in dumps], "7")
+    progress = progress_of([stack_sample(dump, {}) for dump in dumps], "7", "7")
     assert progress is not None and progress.progressed
+
+
+def test_non_blocking_samples_are_matched_by_python_thread_id() -> None:
+    # A non-blocking dump of CPython < 3.11 has no OS thread id and calls every thread
+    # active; the last, blocking dump is the one to believe for everything but the frames.
+    unpaused = {"thread_id": 7, "os_thread_id": None, "active": True, "owns_gil": True,
+                "thread_name": "poller", "frames": [{"filename": "/app/w.py", "name": "poll", "line": 26}]}
+    paused = {**_entry(25), "active": False, "owns_gil": False}
+    [chosen] = representative([[unpaused], [unpaused], [paused]])
+    assert chosen["os_thread_id"] == 7 and chosen["active"] is False
+    assert chosen["frames"] == unpaused["frames"]
+    history = [stack_sample(dump, {"7": 1.0}) for dump in ([unpaused], [unpaused], [paused])]
+    progress = progress_of(history, "7", "7")
+    assert progress is not None and progress.gil_samples == 2 and not progress.held_gil_throughout
+
+
+def test_a_waiter_that_used_the_cpu_got_what_it_waited_for() -> None:
+    # Found at `with lock:` in every sample, but it ran meanwhile: it took the lock, worked,
+    # and came back for it. Contention, not a deadlock.
+    source = SourceFile("/app/w.py", "import threading\nlock = threading.Lock()\ndef work():\n"
+                                     "    with lock:\n        pass\n")
+    frame = Frame("work", "/app/w.py", 4, "w", False)
+    busy = Progress(samples=3, same_stack=True, cpu_seconds=0.004, window_seconds=0.5)
+    still = Progress(samples=3, same_stack=True, cpu_seconds=0.0, window_seconds=0.5)
+    for progress, kind in ((busy, WaitKind.RUNNING), (still, WaitKind.LOCK)):
+        thread = Thread("worker", 1, 7, False, False, (frame,), progress=progress)
+        snapshot = Snapshot(ProcessFacts(pid=1), (thread,), sources={source.path: source})
+        assert classify(thread, snapshot).kind is kind

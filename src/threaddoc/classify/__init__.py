@@ -8,10 +8,19 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from threaddoc import sourcecode
-from threaddoc.model import Frame, Local, Snapshot, Thread
+from threaddoc.model import Frame, Local, NativeFrame, Snapshot, Thread
 
 from .kinds import Activity, WaitKind
-from .rules import CALL_RULES, FRAME_RULES, HOLD_RULES, CallRule, FrameRule, HoldRule
+from .rules import (
+    CALL_RULES,
+    FRAME_RULES,
+    HOLD_RULES,
+    NATIVE_RULES,
+    CallRule,
+    FrameRule,
+    HoldRule,
+    NativeRule,
+)
 
 __all__ = ["HOLD_RULES", "Activity", "HoldRule", "WaitKind", "WaitState", "classify", "classify_all",
            "match_frame"]
@@ -48,12 +57,33 @@ def classify_all(snapshot: Snapshot) -> tuple[WaitState, ...]:
     return tuple(classify(thread, snapshot, someone_runs) for thread in snapshot.threads)
 
 
+# CPU time a thread found waiting at the same place in every sample may have used
+# and still count as stuck. Nothing wakes a thread blocked for good while the samples
+# are taken (only the last one pauses the target, after the last CPU reading): any
+# real use means it got what it waited for and came back for more.
+RAN_SECONDS = 0.0005
+
+
 def classify(thread: Thread, snapshot: Snapshot, someone_runs: bool = False) -> WaitState:
+    state = _classify(thread, snapshot, someone_runs)
+    progress = thread.progress
+    if (state.activity is Activity.BLOCKED and state.has_timeout is not True and progress is not None
+            and progress.cpu_seconds is not None and progress.cpu_seconds >= RAN_SECONDS):
+        return WaitState(WaitKind.RUNNING,
+                         f"made progress between samples ({state.summary}, but ran "
+                         f"{progress.cpu_seconds * 1000:.1f} ms meanwhile)", site=state.site)
+    return state
+
+
+def _classify(thread: Thread, snapshot: Snapshot, someone_runs: bool) -> WaitState:
     if not thread.frames:
         return WaitState(WaitKind.IDLE_OTHER, "has no Python frames (native code or starting)")
     if thread.progress is not None and thread.progress.progressed:
         # Not stuck: it was somewhere else a moment ago. Never part of a hang finding.
         return WaitState(WaitKind.RUNNING, "made progress between samples", site=thread.innermost_own_index)
+    by_native = _match_native_frames(thread.native_frames)
+    if by_native is not None:
+        return WaitState(by_native.kind, by_native.summary, site=thread.innermost_own_index)
     by_frame = _match_library_frames(thread)
     if by_frame is not None:
         return by_frame
@@ -75,6 +105,18 @@ def classify(thread: Thread, snapshot: Snapshot, someone_runs: bool = False) -> 
             return WaitState(WaitKind.RUNNING, "runnable, waiting for the GIL", site=0)
         return WaitState(WaitKind.IDLE_OTHER, "blocked in a call threaddoc does not recognise", site=0)
     return WaitState(WaitKind.IDLE_OTHER, "blocked inside the standard library", site=own)
+
+
+def _match_native_frames(native: Sequence[NativeFrame]) -> NativeRule | None:
+    """The rule for what the thread does in C, from the frames above its Python code."""
+    named = [frame.function for frame in native if not frame.function.startswith("0x")]
+    nearest_python = named[-1] if named else None
+    for rule in NATIVE_RULES:
+        if rule.directly_under_python and rule.function == nearest_python:
+            return rule
+        if not rule.directly_under_python and rule.function in named:
+            return rule
+    return None
 
 
 def _library_prefix(thread: Thread) -> int:

@@ -15,6 +15,7 @@ class Activity(enum.Enum):
 
 class WaitKind(str, enum.Enum):
     RUNNING = "running"
+    GIL = "gil-wait"  # runnable: it needs the GIL to go on (seen with --native)
     LOCK = "lock-acquire"
     RLOCK = "rlock-acquire"
     THREAD_JOIN = "thread-join"
@@ -46,7 +47,7 @@ class WaitKind(str, enum.Enum):
 
     @property
     def activity(self) -> Activity:
-        if self is WaitKind.RUNNING:
+        if self in (WaitKind.RUNNING, WaitKind.GIL):
             return Activity.RUNNING
         if self in _IDLE:
             return Activity.IDLE

@@ -10,6 +10,8 @@ Two kinds of rows:
 * `CallRule`: a call in the program's own statement to a function implemented
   in C, which leaves no frame of its own (`lock.acquire()`, `time.sleep()`,
   `sock.recv()`).
+* `NativeRule`: a C function among the native frames (`--native`) above the
+  innermost Python frame (`take_gil`: waiting for the GIL).
 
 A new wait kind is one new row here and one test.
 """
@@ -60,6 +62,16 @@ class CallRule:
     summary: str
     receivers: tuple[str, ...] | None = None  # module names for `module.name(...)` calls
     receiver_types: tuple[str, ...] | None = None  # required type of the receiver object
+
+
+@dataclass(frozen=True)
+class NativeRule:
+    function: str  # the C function's symbol
+    kind: WaitKind
+    summary: str
+    # Only when it is the C function nearest to the Python frame, i.e. called by the
+    # interpreter loop itself (where take_gil was inlined and only libc's wait is left).
+    directly_under_python: bool = False
 
 
 # Order matters only between rows that could match the same frame. The stack is
@@ -184,4 +196,18 @@ CALL_RULES: tuple[CallRule, ...] = (
 HOLD_RULES: tuple[HoldRule, ...] = (
     # 3.8-3.12: handle() calls self.acquire(), then emit(); 3.13: `with self.lock: emit()`.
     HoldRule("logging", "Handler.handle", "emit", "lock", "RLock", "logging.Handler"),
+)
+
+NATIVE_RULES: tuple[NativeRule, ...] = (
+    NativeRule("take_gil", WaitKind.GIL, "runnable, waiting for the GIL"),
+    # Returning from a call that released the GIL (sleep, I/O, lock wait): it wants it back.
+    NativeRule("PyEval_RestoreThread", WaitKind.GIL, "returned from a blocking call, waiting for the GIL"),
+    NativeRule("PyEval_AcquireThread", WaitKind.GIL, "waiting for the GIL"),
+    NativeRule("PyGILState_Ensure", WaitKind.GIL, "C code waiting for the GIL"),
+    # take_gil inlined into the interpreter loop (3.11+ builds): its condition wait is all
+    # that is left between the loop and libc.
+    NativeRule("pthread_cond_timedwait", WaitKind.GIL, "runnable, waiting for the GIL",
+               directly_under_python=True),
+    NativeRule("__pthread_cond_timedwait", WaitKind.GIL, "runnable, waiting for the GIL",
+               directly_under_python=True),
 )

@@ -13,13 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from threaddoc.classify.rules import HOLD_RULES
-from threaddoc.errors import TargetError
+from threaddoc.errors import PySpyTimedOut, TargetError
 from threaddoc.model import ProcessFacts
 
 from .kernel import machine, read_children, read_kernel_states, read_open_files, read_undisturbed
-from .parse import module_of
+from .parse import module_of, python_frames
 from .process import child_pids, process_facts
-from .pyspy import dump, find_py_spy
+from .pyspy import dump, find_py_spy, process_state, release_if_left_stopped
 from .recording import Recording, load_recording
 from .sampling import representative, stack_sample, thread_cpu_times
 from .sources import read_sources
@@ -29,34 +29,82 @@ __all__ = ["Recording", "collect", "load_recording"]
 
 MAX_POOL_CHILDREN = 8
 
+# A blocking dump of a process with a thread in uninterruptible sleep (D) waits for that
+# thread to wake: give it this long, then read without stopping the target.
+D_STATE_ATTACH_SECONDS = 3.0
+
 
 def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, samples: int = 1,
-            interval: float = 0.25, with_pool_children: bool = True) -> Recording:
+            interval: float = 0.25, native: bool = False, with_pool_children: bool = True) -> Recording:
     executable = find_py_spy(py_spy)
     facts = process_facts(pid)
     kernel = read_undisturbed(pid)
-    history = []
-    dumps = []
-    for sample in range(samples):
-        if sample:
-            time.sleep(interval)
-        dumps.append(dump(pid, executable, timeout))
-        history.append(stack_sample(dumps[-1], thread_cpu_times(pid)))
+    warnings: list[str] = []
+    history, dumps, paused = _take_samples(pid, executable, timeout, samples, interval, native, kernel,
+                                           warnings)
     raw = representative(dumps)
     # Threads started since: read them now.
     kernel.update(read_kernel_states(pid, [tid for tid in _thread_ids(raw) if str(tid) not in kernel]))
     files = read_open_files(pid)
     child_facts = read_children(pid)
-    sources, warnings = read_sources(pid, _files_to_read(raw), facts.create_time)
+    sources, source_warnings = read_sources(pid, _files_to_read(raw), facts.create_time)
+    warnings.extend(source_warnings)
     if facts.python_version is None:
         facts = _with_version_from_frames(facts, raw)
     children: tuple[Recording, ...] = ()
     if with_pool_children and _uses_process_pool(raw):
-        children = _collect_children(pid, executable, timeout, samples, interval, warnings)
+        children = _collect_children(pid, executable, timeout, samples, interval, native, warnings)
     return Recording(process=facts, pyspy=tuple(raw), sources=sources, warnings=tuple(warnings),
                      kernel=kernel, arch=machine(), children=children, open_files=files,
                      child_processes=tuple(child_facts),
-                     history=tuple(history) if samples > 1 else ())
+                     history=tuple(history) if samples > 1 else (),
+                     native=native and paused)
+
+
+def _take_samples(
+    pid: int, py_spy: str, timeout: float, samples: int, interval: float, native: bool,
+    kernel: Mapping[str, Mapping[str, str]], warnings: list[str],
+) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], bool]:
+    """`samples` dumps `interval` apart. Only the last one pauses the target (ptrace), so
+    however many samples are taken, the target is stopped for one dump's time; the
+    others are read while it runs. CPU times are read just before each dump. Also says
+    whether the last dump could pause the target."""
+    history: list[dict[str, Any]] = []
+    dumps: list[list[dict[str, Any]]] = []
+    paused = False
+    for index in range(samples):
+        if index:
+            time.sleep(interval)
+        at, cpu = time.monotonic(), thread_cpu_times(pid)
+        if index < samples - 1:
+            dumps.append(dump(pid, py_spy, timeout, blocking=False))
+        else:
+            entries, paused = _blocking_dump(pid, py_spy, timeout, native, kernel, warnings)
+            dumps.append(entries)
+        history.append(stack_sample(dumps[-1], cpu, at))
+    return history, dumps, paused
+
+
+def _blocking_dump(
+    pid: int, py_spy: str, timeout: float, native: bool,
+    kernel: Mapping[str, Mapping[str, str]], warnings: list[str],
+) -> tuple[list[dict[str, Any]], bool]:
+    """A consistent picture, or, when the target cannot be paused in time (a thread in
+    uninterruptible sleep), a non-blocking read that says so."""
+    sleepers = sorted(tid for tid, entry in kernel.items() if entry.get("stat") == "D")
+    was_stopped = process_state(pid) in ("T", "t")
+    attach_timeout = min(timeout, D_STATE_ATTACH_SECONDS) if sleepers else timeout
+    try:
+        return dump(pid, py_spy, attach_timeout, native=native), True
+    except PySpyTimedOut:
+        release_if_left_stopped(pid, was_stopped)
+        who = f"thread {', '.join(sleepers)} is in uninterruptible sleep (D)" if sleepers else \
+            "it did not respond"
+        warnings.append(
+            f"the target could not be paused within {attach_timeout:g}s ({who}): stacks were read "
+            "without stopping it (non-blocking), so a running thread's stack may be inconsistent"
+            + ("; native frames need a pause and are missing" if native else ""))
+        return dump(pid, py_spy, timeout, blocking=False), False
 
 
 def _uses_process_pool(raw: Sequence[Mapping[str, Any]]) -> bool:
@@ -65,7 +113,7 @@ def _uses_process_pool(raw: Sequence[Mapping[str, Any]]) -> bool:
 
 
 def _collect_children(
-    pid: int, py_spy: str, timeout: float, samples: int, interval: float, warnings: list[str]
+    pid: int, py_spy: str, timeout: float, samples: int, interval: float, native: bool, warnings: list[str]
 ) -> tuple[Recording, ...]:
     """The worker processes, so that a parent waiting on a result can be linked to the
     child that will not produce it. A child that cannot be read is skipped, with a warning."""
@@ -73,7 +121,7 @@ def _collect_children(
     for child in child_pids(pid)[:MAX_POOL_CHILDREN]:
         try:
             recordings.append(collect(child, py_spy=py_spy, timeout=timeout, samples=samples,
-                                      interval=interval, with_pool_children=False))
+                                      interval=interval, native=native, with_pool_children=False))
         except TargetError as error:
             warnings.append(f"worker process {child} could not be inspected: {error.message}")
     return tuple(recordings)
@@ -84,7 +132,7 @@ def _thread_ids(raw: Sequence[Mapping[str, Any]]) -> list[int]:
 
 
 def _filenames(raw: Sequence[Mapping[str, Any]]) -> set[str]:
-    return {str(frame.get("filename") or "") for thread in raw for frame in thread.get("frames") or ()}
+    return {str(frame.get("filename") or "") for thread in raw for frame in python_frames(thread)}
 
 
 def _files_to_read(raw: Sequence[Mapping[str, Any]]) -> set[str]:

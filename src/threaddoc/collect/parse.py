@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from threaddoc.model import Frame, Local, Thread
+from threaddoc.model import Frame, Local, NativeFrame, Thread
 
 _STDLIB_PATH = re.compile(r"/lib/python3\.\d+t?/(?!(?:site|dist)-packages/)(?P<module>.+)\.py$")
 _THIRD_PARTY_PATH = re.compile(r"/(?:site|dist)-packages/(?P<module>.+)\.py$")
@@ -19,8 +19,27 @@ def parse_threads(raw: Iterable[Mapping[str, Any]]) -> tuple[Thread, ...]:
     return tuple(_parse_thread(entry) for entry in raw)
 
 
+def is_native(frame: Mapping[str, Any]) -> bool:
+    """py-spy --native names the shared library of a C frame in `module`; Python frames have none."""
+    return frame.get("module") is not None
+
+
+def python_frames(entry: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [frame for frame in entry.get("frames") or () if not is_native(frame)]
+
+
+def _native_prefix(entry: Mapping[str, Any]) -> tuple[NativeFrame, ...]:
+    """The C frames above the innermost Python frame: what the thread does in C right now."""
+    prefix = []
+    for frame in entry.get("frames") or ():
+        if not is_native(frame):
+            break
+        prefix.append(NativeFrame(function=str(frame.get("name") or "?"), library=str(frame.get("module"))))
+    return tuple(prefix)
+
+
 def _parse_thread(entry: Mapping[str, Any]) -> Thread:
-    frames = tuple(_parse_frame(frame) for frame in entry.get("frames") or ())
+    frames = tuple(_parse_frame(frame) for frame in python_frames(entry))
     os_thread_id = entry.get("os_thread_id")
     return Thread(
         name=str(entry.get("thread_name") or f"Thread-{entry.get('thread_id', '?')}"),
@@ -29,6 +48,7 @@ def _parse_thread(entry: Mapping[str, Any]) -> Thread:
         active=bool(entry.get("active")),
         owns_gil=bool(entry.get("owns_gil")),
         frames=frames,
+        native_frames=_native_prefix(entry),
     )
 
 

@@ -1,10 +1,10 @@
 """Running `py-spy dump` against a live process.
 
 py-spy is the one component that attaches to the target: it reads the
-interpreter's memory through process_vm_readv and pauses the target only for the
-duration of one dump.  We never pass `--nonblocking`-unsafe options and always
-bound the run with a timeout, after which py-spy's own process group is killed
-so the target is released.
+interpreter's memory through process_vm_readv and pauses the target (ptrace) only
+for the duration of a blocking dump.  Every run is bounded by a timeout, after
+which py-spy's own process group is killed; a SIGSTOP its attach left pending is
+then cancelled, so the target is never left stopped.
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from threaddoc.errors import NoSuchProcess, NotPython, PermissionDenied, PySpyFailed, PySpyMissing
+from threaddoc.errors import (
+    NoSuchProcess,
+    NotPython,
+    PermissionDenied,
+    PySpyFailed,
+    PySpyMissing,
+    PySpyTimedOut,
+)
 
 PERMISSION_REMEDY = (
     "run threaddoc as root (sudo), or give it CAP_SYS_PTRACE, or allow ptrace of your own "
@@ -50,9 +57,17 @@ def find_py_spy(explicit: str | None = None) -> str:
     )
 
 
-def dump(pid: int, py_spy: str, timeout: float) -> list[dict[str, Any]]:
-    """Run `py-spy dump --json --locals` and return its parsed JSON output."""
+def dump(pid: int, py_spy: str, timeout: float, *, blocking: bool = True,
+         native: bool = False) -> list[dict[str, Any]]:
+    """Run `py-spy dump --json --locals` and return its parsed JSON output.
+
+    A blocking dump pauses the target for the moment it takes (a consistent picture);
+    a non-blocking one reads it while it runs. Native frames need a blocking dump."""
     command = [py_spy, "dump", "--pid", str(pid), "--json", "--locals"]
+    if not blocking:
+        command.append("--nonblocking")
+    elif native:
+        command.append("--native")
     env = dict(os.environ, RUST_BACKTRACE="0")
     try:
         process = subprocess.Popen(
@@ -70,7 +85,7 @@ def dump(pid: int, py_spy: str, timeout: float) -> list[dict[str, Any]]:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(process)
-        raise PySpyFailed(
+        raise PySpyTimedOut(
             f"py-spy did not finish within {timeout:g}s",
             "the target may be in uninterruptible sleep or very large; retry with a larger --timeout",
         ) from None
@@ -89,6 +104,48 @@ def dump(pid: int, py_spy: str, timeout: float) -> list[dict[str, Any]]:
         raise PySpyFailed("py-spy printed JSON of an unexpected shape",
                           "check that the py-spy on PATH is py-spy >= 0.3.14")
     return parsed
+
+
+def process_state(pid: int) -> str:
+    """The process's state letter from /proc/PID/stat ("T" stopped, "D" uninterruptible...)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def release_if_left_stopped(pid: int, was_stopped: bool) -> bool:
+    """py-spy attaches with PTRACE_ATTACH, which sends SIGSTOP; killed before the thread took
+    it (a thread in uninterruptible sleep takes it only when it wakes), the stop stays
+    pending and would freeze the target later. SIGCONT discards a pending stop. A target
+    that was stopped before we came is left as it was."""
+    if was_stopped or not (process_state(pid) in ("T", "t") or _stop_pending(pid)):
+        return False
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGCONT)
+        return True
+    return False
+
+
+_SIGSTOP_BIT = 1 << (signal.SIGSTOP - 1)
+
+
+def _stop_pending(pid: int) -> bool:
+    """A SIGSTOP waits in some thread's (or the process's) pending set."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status", encoding="ascii", errors="replace") as handle:
+                for line in handle:
+                    if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & _SIGSTOP_BIT:
+                        return True
+        except (OSError, ValueError, IndexError):
+            continue
+    return False
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

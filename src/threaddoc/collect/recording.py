@@ -38,6 +38,7 @@ class Recording:
     child_processes: tuple[Mapping[str, Any], ...] = ()
     # Stacks and CPU times of every sample, oldest first (the last is the dump above).
     history: tuple[Mapping[str, Any], ...] = ()
+    native: bool = False  # the dump holds native frames (py-spy --native)
 
     def to_snapshot(self) -> Snapshot:
         threads = tuple(
@@ -45,14 +46,15 @@ class Recording:
                 thread,
                 kernel=kernel_state(self.kernel[str(thread.os_thread_id)], self.arch)
                 if str(thread.os_thread_id) in self.kernel else None,
-                progress=progress_of(self.history, str(thread.os_thread_id)),
+                progress=progress_of(self.history, str(thread.thread_id), str(thread.os_thread_id)),
             )
             for thread in parse_threads(self.pyspy)
         )
         return Snapshot(process=self.process, threads=threads, sources=self.sources,
                         warnings=self.warnings, children=tuple(c.to_snapshot() for c in self.children),
                         open_files=open_files(self.open_files),
-                        child_processes=tuple(child_process(c, self.arch) for c in self.child_processes))
+                        child_processes=tuple(child_process(c, self.arch) for c in self.child_processes),
+                        native=self.native)
 
     def to_json(self) -> str:
         return json.dumps(self._document(), indent=1, sort_keys=False) + "\n"
@@ -75,6 +77,7 @@ class Recording:
             "open_files": {fd: dict(entry) for fd, entry in self.open_files.items()},
             "child_processes": [dict(child) for child in self.child_processes],
             "history": [dict(sample) for sample in self.history],
+            "native": self.native,
         }
 
 
@@ -107,4 +110,5 @@ def _recording(document: dict[str, Any]) -> Recording:
         open_files=document.get("open_files", {}),
         child_processes=tuple(document.get("child_processes", ())),
         history=tuple(document.get("history", ())),
+        native=bool(document.get("native", False)),
     )

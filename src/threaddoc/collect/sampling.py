@@ -3,6 +3,7 @@ happened to be waiting at that instant, nor a spinning thread from a slow one.""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,9 +12,18 @@ import psutil
 
 from threaddoc.model import Progress
 
+from .parse import python_frames
+
 
 def thread_cpu_times(pid: int) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by each thread."""
+    """CPU seconds used so far by each thread.
+
+    The scheduler's own count (/proc/PID/task/TID/schedstat, in nanoseconds) sees the
+    few milliseconds a slow worker spends between two waits; psutil's clock ticks (10 ms)
+    would round them away. psutil is the fallback where schedstat is missing."""
+    times = _schedstat_times(pid)
+    if times:
+        return times
     try:
         return {str(thread.id): thread.user_time + thread.system_time
                 for thread in psutil.Process(pid).threads()}
@@ -21,33 +31,53 @@ def thread_cpu_times(pid: int) -> dict[str, float]:
         return {}
 
 
-def stack_sample(raw: Sequence[Mapping[str, Any]], cpu: Mapping[str, float]) -> dict[str, Any]:
-    """What one sample keeps: each thread's frames (file, function, line) and CPU time."""
+def _schedstat_times(pid: int) -> dict[str, float]:
+    times = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return {}
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
+                times[tid] = int(stat.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            continue
+    return times
+
+
+def stack_sample(raw: Sequence[Mapping[str, Any]], cpu: Mapping[str, float],
+                 at: float | None = None) -> dict[str, Any]:
+    """What one sample keeps: each thread's Python frames (file, function, line) and which
+    thread held the GIL, by Python thread id (a non-blocking dump of CPython < 3.11 has no
+    OS thread ids), and CPU times (read at `at`) by OS thread id."""
     return {
-        "time": time.monotonic(),
+        "time": time.monotonic() if at is None else at,
         "stacks": {
-            str(thread.get("os_thread_id")): [
+            str(thread.get("thread_id")): [
                 [frame.get("filename"), frame.get("name"), frame.get("line")]
-                for frame in thread.get("frames") or ()
+                for frame in python_frames(thread)
             ]
             for thread in raw
         },
         "cpu": dict(cpu),
+        "gil": next((str(thread.get("thread_id")) for thread in raw if thread.get("owns_gil")), None),
     }
 
 
-def progress_of(history: Sequence[Mapping[str, Any]], thread_id: str) -> Progress | None:
+def progress_of(history: Sequence[Mapping[str, Any]], thread_id: str, os_thread_id: str) -> Progress | None:
     """Did the thread move between the samples? None with fewer than two samples."""
     if len(history) < 2:
         return None
     stacks = [sample.get("stacks", {}).get(thread_id) for sample in history]
     same = all(stack is not None and stack == stacks[-1] for stack in stacks)
     settled = _most_seen(stacks)[1] >= 2
-    first, last = history[0].get("cpu", {}).get(thread_id), history[-1].get("cpu", {}).get(thread_id)
+    first, last = history[0].get("cpu", {}).get(os_thread_id), history[-1].get("cpu", {}).get(os_thread_id)
     cpu = last - first if first is not None and last is not None else None
     window = history[-1].get("time", 0.0) - history[0].get("time", 0.0)
+    gil = sum(1 for sample in history if sample.get("gil") == thread_id)
     return Progress(samples=len(history), same_stack=same, cpu_seconds=cpu, window_seconds=window,
-                    settled=settled)
+                    settled=settled, gil_samples=gil)
 
 
 def _signature(stack: Any) -> str:
@@ -68,19 +98,21 @@ def _most_seen(stacks: Sequence[Any]) -> tuple[str | None, int]:
 
 
 def representative(dumps: Sequence[Sequence[Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
-    """One py-spy entry per thread of the last dump: from the latest sample that shows the
-    thread where it was most often (a poller at its sleep, not on its way back to it)."""
+    """One py-spy entry per thread of the last dump, with the frames of the latest sample
+    that shows the thread where it was most often (a poller at its sleep, not on its way
+    back to it). Everything else comes from the last dump, the one that paused the target:
+    a non-blocking dump calls every thread active."""
     last = dumps[-1]
     chosen = []
     for entry in last:
-        tid = entry.get("os_thread_id")
-        candidates = [next((e for e in dump if e.get("os_thread_id") == tid), None) for dump in dumps]
-        stacks = [stack_sample([c], {})["stacks"].get(str(tid)) if c is not None else None
+        key = entry.get("thread_id")
+        candidates = [next((e for e in dump if e.get("thread_id") == key), None) for dump in dumps]
+        stacks = [stack_sample([c], {})["stacks"].get(str(key)) if c is not None else None
                   for c in candidates]
         best, count = _most_seen(stacks)
         pick = entry
         if count >= 2:
             pick = next(c for c, s in zip(reversed(candidates), reversed(stacks))
                         if c is not None and _signature(s) == best)
-        chosen.append(pick)
+        chosen.append(entry if pick is entry else {**entry, "frames": pick.get("frames")})
     return chosen

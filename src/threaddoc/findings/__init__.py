@@ -8,6 +8,7 @@ from threaddoc.graph import WaitGraph
 from threaddoc.model import Snapshot
 from threaddoc.resolve import ThreadAnalysis
 
+from .busy import BUSY_KINDS, detect_busy
 from .deadlock import detect_cycles
 from .event_loop import detect_blocked_event_loops
 from .executor import detect_executor_starvation
@@ -18,7 +19,8 @@ from .processes import detect_process_pool_waits
 from .shutdown import KEEPS_ALIVE, detect_blocked_shutdown
 from .waits import detect_unserved_waits
 
-__all__ = ["DEADLOCK_KINDS", "Confidence", "Finding", "Severity", "Verdict", "find_all", "verdict_of"]
+__all__ = ["BUSY_KINDS", "DEADLOCK_KINDS", "Confidence", "Finding", "Severity", "Verdict", "find_all",
+           "verdict_of"]
 
 DEADLOCK_KINDS = frozenset({"lock-order-deadlock", "self-deadlock", "join-deadlock", "future-cross-wait",
                             "import-lock-deadlock"})
@@ -39,6 +41,7 @@ def find_all(
         *detect_io_hangs(snapshot, analyses, graph),
         *detect_blocked_event_loops(snapshot, analyses),
         *detect_fork_inherited_locks(snapshot, analyses, graph),
+        *detect_busy(snapshot, analyses),
     ]
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
     return tuple(sorted(_without_restatements(findings), key=lambda finding: order[finding.severity]))
@@ -70,4 +73,6 @@ def verdict_of(findings: Sequence[Finding]) -> Verdict:
         return Verdict.DEADLOCK
     if critical:
         return Verdict.HANG
+    if any(finding.kind in BUSY_KINDS for finding in findings):
+        return Verdict.BUSY
     return Verdict.NO_HANG

@@ -365,3 +365,73 @@ def fork_inherited_lock(lock: str) -> tuple[Suggestion, ...]:
             f"                    after_in_child={lock}.release)",
         ),
     )
+
+
+def gil_held_while_blocked() -> tuple[Suggestion, ...]:
+    return (
+        Suggestion(
+            "Release the GIL around the blocking C call: load a ctypes library with `ctypes.CDLL` "
+            "(which releases it for every call), not `ctypes.PyDLL`; in a C extension wrap the "
+            "call in Py_BEGIN_ALLOW_THREADS / Py_END_ALLOW_THREADS",
+            "lib = ctypes.CDLL(path)  # not ctypes.PyDLL(path)",
+        ),
+        Suggestion(
+            "Give the C call a timeout, or run it in a subprocess that can be killed",
+        ),
+    )
+
+
+_REGEX_CALLS = frozenset({"match", "search", "fullmatch", "findall", "finditer", "sub", "subn", "split"})
+
+
+def gil_held_while_computing(call: str | None) -> tuple[Suggestion, ...]:
+    bound = Suggestion("Bound the work of the call: limit the size of its input, or split it into "
+                       "pieces between which other threads can run")
+    if call in _REGEX_CALLS:
+        bound = Suggestion(
+            f"The regular expression of `{call}()` backtracks catastrophically: remove nested "
+            "quantifiers from the pattern (`(\\w+\\s?)*$` -> `[\\w\\s]*$`) and limit the length of "
+            "its input",
+        )
+    return (
+        bound,
+        Suggestion(
+            "Run long C computations that keep the GIL in a process pool, so that the threads of "
+            "this process keep running",
+            "with concurrent.futures.ProcessPoolExecutor() as pool:\n"
+            "    result = pool.submit(compute, data).result(timeout=60)",
+        ),
+    )
+
+
+def gil_contention() -> tuple[Suggestion, ...]:
+    return (
+        Suggestion(
+            "For CPU-bound Python code use processes, not threads: only one thread runs Python "
+            "code at a time",
+            "with concurrent.futures.ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:\n"
+            "    results = list(pool.map(work, items))",
+        ),
+        Suggestion("Or move the hot loop into code that releases the GIL (NumPy, hashlib on large "
+                   "buffers, a C extension using Py_BEGIN_ALLOW_THREADS)"),
+    )
+
+
+def spin_wait() -> tuple[Suggestion, ...]:
+    return (
+        Suggestion(
+            "Wait on a threading.Event instead of spinning on a flag, with a timeout so that a "
+            "setter that died is noticed",
+            "ready = threading.Event()\n"
+            "# setter: ready.set()\n"
+            "if not ready.wait(timeout=30):\n"
+            "    raise TimeoutError(\"never became ready\")",
+        ),
+    )
+
+
+def cpu_bound() -> tuple[Suggestion, ...]:
+    return (
+        Suggestion("Nothing is stuck. If it is slower than expected, profile it: "
+                   "`py-spy top --pid PID` shows where the CPU time goes"),
+    )

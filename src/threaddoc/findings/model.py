@@ -21,6 +21,7 @@ class Confidence(str, enum.Enum):
 class Verdict(str, enum.Enum):
     DEADLOCK = "deadlock"
     HANG = "hang"
+    BUSY = "busy"
     NO_HANG = "no-hang"
 
 

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from threaddoc import __version__
+from threaddoc.findings import BUSY_KINDS
 from threaddoc.findings.main_thread import MainThread
 from threaddoc.findings.model import CycleStep, Evidence, Finding, ResourceRef, ThreadRef
 from threaddoc.model import Frame, KernelState, ProcessFacts, Progress
@@ -36,13 +37,20 @@ def report_document(report: Report) -> JSONObject:
         "tool": {"name": "threaddoc", "version": __version__},
         "target": _target(report.snapshot.process),
         "verdict": report.verdict.value,
-        "summary": critical[0].title if critical else "no hang found",
+        "summary": _summary(report, critical),
         "main_thread": _main_thread(report.main_thread),
         "findings": [_finding(finding) for finding in report.findings],
-        "threads": [_thread(analysis, _holders(report, index))
+        "threads": [_thread(analysis, _holders(report, index), report.snapshot.native)
                     for index, analysis in enumerate(report.analyses)],
         "warnings": list(report.snapshot.warnings),
     }
+
+
+def _summary(report: Report, critical: list[Finding]) -> str:
+    if critical:
+        return critical[0].title
+    busy = [finding for finding in report.findings if finding.kind in BUSY_KINDS]
+    return f"busy, not hung: {busy[0].title}" if busy else "no hang found"
 
 
 def _main_thread(main: MainThread | None) -> JSONObject | None:
@@ -126,7 +134,7 @@ def _resource(resource: Resource | None) -> JSONObject | None:
     }
 
 
-def _thread(analysis: ThreadAnalysis, held_by: list[str]) -> JSONObject:
+def _thread(analysis: ThreadAnalysis, held_by: list[str], native: bool) -> JSONObject:
     thread = analysis.thread
     wait = analysis.wait
     site = analysis.site_frame
@@ -155,6 +163,8 @@ def _thread(analysis: ThreadAnalysis, held_by: list[str]) -> JSONObject:
         "progress": _progress(thread.progress),
         "waiting_for_seconds": _seconds(analysis.waited_seconds),
         "frames": [_frame(frame) for frame in thread.frames],
+        "native_frames": [{"function": f.function, "library": f.library} for f in thread.native_frames]
+        if native else None,
     }
 
 
@@ -163,7 +173,8 @@ def _progress(progress: Progress | None) -> JSONObject | None:
         return None
     return {"samples": progress.samples, "same_stack": progress.same_stack,
             "cpu_seconds": _seconds(progress.cpu_seconds),
-            "window_seconds": _seconds(progress.window_seconds)}
+            "window_seconds": _seconds(progress.window_seconds),
+            "cpu_share": _seconds(progress.cpu_share), "held_gil_samples": progress.gil_samples}
 
 
 def _seconds(value: float | None) -> float | None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from threaddoc.classify import Activity
-from threaddoc.findings import DEADLOCK_KINDS
+from threaddoc.findings import BUSY_KINDS, DEADLOCK_KINDS
 from threaddoc.findings.model import (
     Confidence,
     CycleStep,
@@ -81,6 +81,9 @@ def _headline(report: Report, style: Style) -> Iterator[str]:
     if report.verdict is Verdict.NO_HANG:
         counts = _activity_counts(report.analyses)
         yield style.green(f"threaddoc: no hang found in process {facts.pid}") + f" ({counts})"
+    elif report.verdict is Verdict.BUSY:
+        busy = next(f for f in report.findings if f.kind in BUSY_KINDS)
+        yield style.yellow(f"threaddoc: BUSY, not hung: process {facts.pid}") + ": " + clean_line(busy.title)
     else:
         label = "DEADLOCK" if report.verdict is Verdict.DEADLOCK else "HANG"
         yield style.red(f"threaddoc: {label} in process {facts.pid}") + ": " + clean_line(critical[0].title)
@@ -232,14 +235,14 @@ def _warnings(report: Report, style: Style) -> Iterator[str]:
 
 
 def _thread_table(analyses: Sequence[ThreadAnalysis], style: Style) -> Iterator[str]:
-    rows = [("NAME", "TID", "STATE", "FOR", "WAITING ON", "WHERE")]
+    rows = [("NAME", "TID", "STATE", "FOR", "CPU", "WAITING ON", "WHERE")]
     for analysis in sorted(analyses, key=lambda analysis: report_order(analysis.thread)):
         rows.append(_thread_row(analysis))
-    widths = [min(max(len(row[column]) for row in rows), 32) for column in range(5)]
+    widths = [min(max(len(row[column]) for row in rows), 32) for column in range(6)]
     yield style.bold(f"Threads ({len(analyses)})")
     for index, row in enumerate(rows):
-        cells = [row[column][:32].ljust(widths[column]) for column in range(5)]
-        line = "  " + "  ".join([*cells, row[5]])
+        cells = [row[column][:32].ljust(widths[column]) for column in range(6)]
+        line = "  " + "  ".join([*cells, row[6]])
         yield style.dim(line.rstrip()) if index == 0 else line.rstrip()
 
 
@@ -256,16 +259,21 @@ def duration(seconds: float | None) -> str:
     return f"≥{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
-def _thread_row(analysis: ThreadAnalysis) -> tuple[str, str, str, str, str, str]:
+def _thread_row(analysis: ThreadAnalysis) -> tuple[str, str, str, str, str, str, str]:
     thread = analysis.thread
     waits_on = analysis.waits_for.name if analysis.waits_for else ""
     frame = analysis.site_frame or thread.innermost_own_frame or (thread.frames[0] if thread.frames else None)
     where = (f"{display_path(frame.filename)}:{frame.line} in {frame.function}" if frame else "")
+    in_c = [native.function for native in thread.native_frames if not native.function.startswith("0x")]
+    if in_c:
+        where += f" (in C: {in_c[-1]})"
+    share = thread.progress.cpu_share if thread.progress is not None else None
     return (
         clean_line(thread.name),
         str(thread.os_thread_id or ""),
         analysis.wait.kind.value,
         duration(analysis.waited_seconds),
+        f"{share * 100:.0f}%" if share is not None else "",
         clean_line(waits_on),
         clean_line(where),
     )
