@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from collections.abc import Callable, Iterable
 
 import click
 
 from threaddoc import __version__, demo
+from threaddoc.collect.process import python_processes_named
 from threaddoc.errors import (
     EXIT_CANNOT_INSPECT,
     EXIT_HANG,
     EXIT_NO_HANG,
     EXIT_USAGE,
+    NoSuchProcess,
+    TargetError,
     ThreaddocError,
 )
 from threaddoc.findings import Verdict
-from threaddoc.pipeline import DEFAULT_INTERVAL, DEFAULT_SAMPLES, Report, diagnose
+from threaddoc.pipeline import (
+    DEFAULT_INTERVAL,
+    DEFAULT_SAMPLES,
+    Failure,
+    ManyReports,
+    Report,
+    diagnose,
+    group_reports,
+)
 from threaddoc.render import json as json_render
 from threaddoc.render import text as text_render
 from threaddoc.sanitize import clean_line
@@ -67,7 +80,13 @@ def cli() -> None:
 
 
 @cli.command(epilog=EXIT_STATUS_HELP)
-@click.argument("pid", type=click.IntRange(min=1))
+@click.argument("pids", nargs=-1, type=click.IntRange(min=1), metavar="PID...")
+@click.option("--name", "names", multiple=True, metavar="NAME",
+              help="Diagnose every Python process whose name or command line contains NAME "
+                   "(repeatable), e.g. all gunicorn workers.")
+@click.option("--children", is_flag=True,
+              help="Also diagnose the target's Python child processes (multiprocessing, process "
+                   "pools, subprocesses) and link a parent waiting on them to the child that is stuck.")
 @_output_options
 @_sampling_options
 @click.option("--timeout", type=click.FloatRange(min=1.0), default=20.0, show_default=True,
@@ -79,19 +98,47 @@ def cli() -> None:
 @click.option("--py-spy", "py_spy", metavar="PATH", default=None,
               help="The py-spy executable (default: $THREADDOC_PY_SPY, then beside threaddoc, "
                    "then PATH).")
-def diagnose_command(pid: int, as_json: bool, color: bool | None, samples: int, interval: float,
-                     timeout: float, native: bool,
+def diagnose_command(pids: tuple[int, ...], names: tuple[str, ...], children: bool, as_json: bool,
+                     color: bool | None, samples: int, interval: float, timeout: float, native: bool,
                      py_spy: str | None) -> None:
     """Attach to the running Python process PID and diagnose why it hangs.
 
     Reads every thread's stack with py-spy (the target needs no preparation and
     is paused only while its stacks are read), works out what each thread waits
-    for and who holds it, and prints the verdict with the fix.
+    for and who holds it, and prints the verdict with the fix.  Several PIDs (or
+    --name) diagnose several processes and group those stuck the same way.
     """
-    report = diagnose(pid, py_spy=py_spy, timeout=timeout, samples=samples, interval=interval,
-                      native=native)
-    _emit(report, as_json, color)
-    sys.exit(_exit_status(report))
+    targets = _targets(pids, names)
+    run = functools.partial(diagnose, py_spy=py_spy, timeout=timeout, samples=samples, interval=interval,
+                            native=native, children=children)
+    if len(targets) == 1 and not names:
+        report = run(targets[0])
+        _emit(report, as_json, color)
+        sys.exit(_exit_status(report.verdict))
+    reports, failures = [], []
+    for pid in targets:
+        try:
+            reports.append(run(pid))
+        except TargetError as error:
+            failures.append(Failure(pid, error.one_line().removeprefix("threaddoc: ")))
+    if not reports:
+        raise TargetError(f"none of the {len(targets)} processes could be inspected: {failures[0].message}")
+    many = group_reports(reports, failures)
+    _emit_many(many, as_json, color)
+    sys.exit(_exit_status(many.verdict))
+
+
+def _targets(pids: tuple[int, ...], names: tuple[str, ...]) -> list[int]:
+    if not pids and not names:
+        raise click.UsageError("give the PID of the process to diagnose, or --name NAME")
+    targets = list(dict.fromkeys(pids))
+    for name in names:
+        matching = python_processes_named(name, exclude=os.getpid())
+        if not matching:
+            raise NoSuchProcess(f"no Python process matches {name!r}",
+                                "check the name with `ps -ef | grep NAME`, or give PIDs")
+        targets.extend(pid for pid in matching if pid not in targets)
+    return targets
 
 
 diagnose_command.name = "diagnose"
@@ -133,12 +180,23 @@ def schema_command() -> None:
 
 
 def _emit(report: Report, as_json: bool, color: bool | None) -> None:
+    _write(lambda: json_render.render(report, pretty=sys.stdout.isatty()),
+           lambda style: text_render.render(report, style), as_json, color)
+
+
+def _emit_many(many: ManyReports, as_json: bool, color: bool | None) -> None:
+    _write(lambda: json_render.render_many(many, pretty=sys.stdout.isatty()),
+           lambda style: text_render.render_many(many, style), as_json, color)
+
+
+def _write(as_document: Callable[[], str], as_lines: Callable[[text_render.Style], Iterable[str]],
+           as_json: bool, color: bool | None) -> None:
     try:
         if as_json:
-            click.echo(json_render.render(report, pretty=sys.stdout.isatty()), nl=False)
+            click.echo(as_document(), nl=False)
             return
         style = text_render.Style(color=text_render.use_color(sys.stdout.isatty(), color))
-        for line in text_render.render(report, style):
+        for line in as_lines(style):
             click.echo(line, color=style.color)
         sys.stdout.flush()
     except BrokenPipeError:
@@ -147,8 +205,8 @@ def _emit(report: Report, as_json: bool, color: bool | None) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _exit_status(report: Report) -> int:
-    return EXIT_NO_HANG if report.verdict in (Verdict.NO_HANG, Verdict.BUSY) else EXIT_HANG
+def _exit_status(verdict: Verdict) -> int:
+    return EXIT_NO_HANG if verdict in (Verdict.NO_HANG, Verdict.BUSY) else EXIT_HANG
 
 
 def main(argv: list[str] | None = None) -> None:

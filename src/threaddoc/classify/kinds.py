@@ -23,6 +23,7 @@ class WaitKind(str, enum.Enum):
     EXECUTOR_SHUTDOWN = "executor-shutdown"
     FUTURE_RESULT = "future-result"
     FUTURES_WAIT = "futures-wait"
+    POOL_RESULT = "pool-result"  # multiprocessing.Pool: map(), apply(), AsyncResult.get()
     CONDITION_WAIT = "condition-wait"
     EVENT_WAIT = "event-wait"
     SEMAPHORE = "semaphore-acquire"

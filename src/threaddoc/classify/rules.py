@@ -107,6 +107,23 @@ FRAME_RULES: tuple[FrameRule, ...] = (
               "process-pool manager waiting for results", subject=None, timeout_local=None),
     FrameRule("concurrent.futures.process", "_queue_management_worker", WaitKind.POOL_IDLE,
               "process-pool manager waiting for results", subject=None, timeout_local=None),
+    # multiprocessing: a parent waiting for a pool's results or for a child process; the
+    # pool's own threads and its worker loop, idle by design.
+    FrameRule("multiprocessing.pool", "ApplyResult.get", WaitKind.POOL_RESULT,
+              "waits for results from a process pool (multiprocessing.Pool)"),
+    FrameRule("multiprocessing.pool", "ApplyResult.wait", WaitKind.POOL_RESULT,
+              "waits for results from a process pool (multiprocessing.Pool)"),
+    FrameRule("multiprocessing.pool", "IMapIterator.next", WaitKind.POOL_RESULT,
+              "waits for results from a process pool (multiprocessing.Pool)"),
+    FrameRule("multiprocessing.process", "BaseProcess.join", WaitKind.SUBPROCESS_WAIT,
+              "waits for a child process to exit (Process.join)"),
+    # Static methods: before 3.11 py-spy names them bare, with no `self` to find the class.
+    *(FrameRule("multiprocessing.pool", name, WaitKind.POOL_IDLE, "process-pool thread waiting for work",
+                subject=None, timeout_local=None)
+      for name in ("Pool._handle_workers", "Pool._handle_tasks", "Pool._handle_results",
+                   "_handle_workers", "_handle_tasks", "_handle_results")),
+    FrameRule("multiprocessing.pool", "worker", WaitKind.POOL_IDLE, "idle worker process waiting for work",
+              subject=None, timeout_local=None),
     # Imports: a thread waits for a module another thread is importing.
     FrameRule("importlib._bootstrap", "_find_and_load", WaitKind.IMPORT_LOCK,
               "waits for a module another thread is importing", subject=None, timeout_local=None),

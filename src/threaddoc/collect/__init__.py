@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from threaddoc.classify.rules import HOLD_RULES
-from threaddoc.errors import PySpyTimedOut, TargetError
+from threaddoc.errors import NoSuchProcess, NotPython, PySpyTimedOut, TargetError
 from threaddoc.model import ProcessFacts
 
 from .kernel import machine, read_children, read_kernel_states, read_open_files, read_undisturbed
@@ -28,6 +28,7 @@ __all__ = ["Recording", "collect", "load_recording"]
 
 
 MAX_POOL_CHILDREN = 8
+MAX_CHILDREN = 32  # --children: Python descendants diagnosed with their parent
 
 # A blocking dump of a process with a thread in uninterruptible sleep (D) waits for that
 # thread to wake: give it this long, then read without stopping the target.
@@ -35,7 +36,8 @@ D_STATE_ATTACH_SECONDS = 3.0
 
 
 def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, samples: int = 1,
-            interval: float = 0.25, native: bool = False, with_pool_children: bool = True) -> Recording:
+            interval: float = 0.25, native: bool = False, with_pool_children: bool = True,
+            all_children: bool = False) -> Recording:
     executable = find_py_spy(py_spy)
     facts = process_facts(pid)
     kernel = read_undisturbed(pid)
@@ -52,8 +54,12 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, sampl
     if facts.python_version is None:
         facts = _with_version_from_frames(facts, raw)
     children: tuple[Recording, ...] = ()
-    if with_pool_children and _uses_process_pool(raw):
-        children = _collect_children(pid, executable, timeout, samples, interval, native, warnings)
+    if all_children:
+        children = _collect_children(child_pids(pid, recursive=True), MAX_CHILDREN, executable, timeout,
+                                     samples, interval, native, warnings)
+    elif with_pool_children and _uses_process_pool(raw):
+        children = _collect_children(child_pids(pid), MAX_POOL_CHILDREN, executable, timeout, samples,
+                                     interval, native, warnings)
     return Recording(process=facts, pyspy=tuple(raw), sources=sources, warnings=tuple(warnings),
                      kernel=kernel, arch=machine(), children=children, open_files=files,
                      child_processes=tuple(child_facts),
@@ -113,17 +119,24 @@ def _uses_process_pool(raw: Sequence[Mapping[str, Any]]) -> bool:
 
 
 def _collect_children(
-    pid: int, py_spy: str, timeout: float, samples: int, interval: float, native: bool, warnings: list[str]
+    pids: Sequence[int], limit: int, py_spy: str, timeout: float, samples: int, interval: float,
+    native: bool, warnings: list[str],
 ) -> tuple[Recording, ...]:
-    """The worker processes, so that a parent waiting on a result can be linked to the
-    child that will not produce it. A child that cannot be read is skipped, with a warning."""
-    recordings = []
-    for child in child_pids(pid)[:MAX_POOL_CHILDREN]:
+    """Child processes, so that a parent waiting on a result can be linked to the child
+    that will not produce it. Children that are not Python (a shell, a compiler) are left
+    out; one that cannot be read is skipped with a warning."""
+    recordings: list[Recording] = []
+    for child in pids:
+        if len(recordings) == limit:
+            warnings.append(f"only the first {limit} Python child processes were diagnosed")
+            break
         try:
             recordings.append(collect(child, py_spy=py_spy, timeout=timeout, samples=samples,
                                       interval=interval, native=native, with_pool_children=False))
+        except (NotPython, NoSuchProcess):
+            continue
         except TargetError as error:
-            warnings.append(f"worker process {child} could not be inspected: {error.message}")
+            warnings.append(f"child process {child} could not be inspected: {error.message}")
     return tuple(recordings)
 
 

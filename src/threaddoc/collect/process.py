@@ -9,7 +9,7 @@ from typing import Callable, TypeVar
 
 import psutil
 
-from threaddoc.errors import NoSuchProcess, NotPython, PermissionDenied, UsageError
+from threaddoc.errors import NoSuchProcess, NotPython, PermissionDenied, TargetError, UsageError
 from threaddoc.model import ProcessFacts
 
 from .pyspy import PERMISSION_REMEDY
@@ -110,10 +110,10 @@ def _read_maps(pid: int) -> str | None:
         return None
 
 
-def child_pids(pid: int) -> list[int]:
-    """Direct children of a process, oldest first."""
+def child_pids(pid: int, recursive: bool = False) -> list[int]:
+    """Children of a process (all descendants if `recursive`), oldest first."""
     try:
-        children = psutil.Process(pid).children(recursive=False)
+        children = psutil.Process(pid).children(recursive=recursive)
     except psutil.Error:
         return []
     return [child.pid for child in sorted(children, key=_created)]
@@ -132,3 +132,21 @@ def _parent_cmdline(process: psutil.Process) -> tuple[str, ...]:
         return tuple(parent.cmdline()) if parent is not None else ()
     except psutil.Error:
         return ()
+
+
+def python_processes_named(name: str, exclude: int) -> list[int]:
+    """PIDs of the Python processes whose name or command line contains `name`, oldest
+    first: `gunicorn` finds the master and every worker. Processes that vanish or are not
+    Python are left out."""
+    found = []
+    for process in psutil.process_iter(["pid", "name", "cmdline"]):
+        info = process.info
+        words = [info.get("name") or "", *(info.get("cmdline") or ())]
+        if info["pid"] == exclude or not any(name in word for word in words):
+            continue
+        try:
+            process_facts(info["pid"])
+        except TargetError:
+            continue
+        found.append(process)
+    return [process.pid for process in sorted(found, key=_created)]

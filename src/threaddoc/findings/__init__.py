@@ -15,7 +15,7 @@ from .executor import detect_executor_starvation
 from .forks import detect_fork_inherited_locks
 from .io import detect_io_hangs
 from .model import Confidence, Finding, Severity, Verdict
-from .processes import detect_process_pool_waits
+from .processes import Child, detect_process_pool_waits, detect_stuck_children
 from .shutdown import KEEPS_ALIVE, detect_blocked_shutdown
 from .waits import detect_unserved_waits
 
@@ -30,13 +30,16 @@ def find_all(
     snapshot: Snapshot,
     analyses: Sequence[ThreadAnalysis],
     graph: WaitGraph,
-    children: Sequence[tuple[Snapshot, Sequence[ThreadAnalysis]]] = (),
+    children: Sequence[Child] = (),
 ) -> tuple[Finding, ...]:
+    pool_waits = detect_process_pool_waits(snapshot, analyses, children)
     findings = [
         *detect_cycles(snapshot, analyses, graph),
         *detect_executor_starvation(snapshot, analyses),
         *detect_blocked_shutdown(snapshot, analyses),
-        *detect_process_pool_waits(snapshot, analyses, children),
+        *pool_waits,
+        *detect_stuck_children(snapshot, analyses, children, frozenset(
+            ref.name for finding in pool_waits for ref in finding.resources if ref.kind == "process")),
         *detect_unserved_waits(snapshot, analyses),
         *detect_io_hangs(snapshot, analyses, graph),
         *detect_blocked_event_loops(snapshot, analyses),

@@ -435,3 +435,19 @@ def cpu_bound() -> tuple[Suggestion, ...]:
         Suggestion("Nothing is stuck. If it is slower than expected, profile it: "
                    "`py-spy top --pid PID` shows where the CPU time goes"),
     )
+
+
+def child_process_wait(kinds: set[WaitKind]) -> tuple[Suggestion, ...]:
+    """A parent waiting with no timeout on child processes that are stuck."""
+    if WaitKind.POOL_RESULT in kinds:
+        return (Suggestion(
+            "Wait for pool results with a timeout, and terminate the pool when it expires",
+            "result = pool.map_async(task, items)\ntry:\n    values = result.get(timeout=60)\n"
+            "except multiprocessing.TimeoutError:\n    pool.terminate()\n    raise",
+        ),)
+    if WaitKind.SUBPROCESS_WAIT in kinds or WaitKind.SUBPROCESS_COMMUNICATE in kinds:
+        return (Suggestion(
+            "Join child processes with a timeout, and stop the ones that do not finish",
+            "worker.join(timeout=60)\nif worker.is_alive():\n    worker.terminate()",
+        ),)
+    return process_pool_wait()[:1]

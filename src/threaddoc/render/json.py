@@ -14,7 +14,7 @@ from threaddoc.findings import BUSY_KINDS
 from threaddoc.findings.main_thread import MainThread
 from threaddoc.findings.model import CycleStep, Evidence, Finding, ResourceRef, ThreadRef
 from threaddoc.model import Frame, KernelState, ProcessFacts, Progress
-from threaddoc.pipeline import Report
+from threaddoc.pipeline import ManyReports, Report
 from threaddoc.resolve import Resource, ThreadAnalysis
 
 SCHEMA_VERSION = 1
@@ -25,9 +25,33 @@ JSONObject = dict[str, Any]
 def render(report: Report, pretty: bool = True) -> str:
     """Indented for a person; one line for a pipe (the C encoder: ~10x faster on thousands
     of threads, where the indented encoder is the slowest stage of a diagnosis)."""
+    return _dumps(report_document(report), pretty)
+
+
+def render_many(many: ManyReports, pretty: bool = True) -> str:
+    return _dumps(many_document(many), pretty)
+
+
+def _dumps(document: JSONObject, pretty: bool) -> str:
     if pretty:
-        return json.dumps(report_document(report), indent=2, ensure_ascii=False) + "\n"
-    return json.dumps(report_document(report), ensure_ascii=False, separators=(",", ":")) + "\n"
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def many_document(many: ManyReports) -> JSONObject:
+    """Several processes: the groups of processes stuck the same way, and every report."""
+    stuck = sum(len(group.reports) for group in many.groups)
+    total = len(many.reports) + len(many.failures)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "threaddoc", "version": __version__},
+        "verdict": many.verdict.value,
+        "summary": f"{stuck} of {total} processes stuck" if stuck else "no hang found",
+        "groups": [{"kind": group.kind, "title": group.title, "pids": list(group.pids)}
+                   for group in many.groups],
+        "reports": [report_document(report) for report in many.reports],
+        "failures": [{"pid": failure.pid, "error": failure.message} for failure in many.failures],
+    }
 
 
 def report_document(report: Report) -> JSONObject:
@@ -43,6 +67,7 @@ def report_document(report: Report) -> JSONObject:
         "threads": [_thread(analysis, _holders(report, index), report.snapshot.native)
                     for index, analysis in enumerate(report.analyses)],
         "warnings": list(report.snapshot.warnings),
+        "children": [report_document(child) for child in report.children],
     }
 
 

@@ -22,8 +22,9 @@ from threaddoc.findings.model import (
     ThreadRef,
     Verdict,
 )
+from threaddoc.findings.processes import signature
 from threaddoc.model import report_order
-from threaddoc.pipeline import Report
+from threaddoc.pipeline import ManyReports, Report
 from threaddoc.resolve import ThreadAnalysis
 from threaddoc.sanitize import clean_line
 
@@ -72,7 +73,60 @@ def render(report: Report, style: Style = Style()) -> Iterator[str]:
         yield ""
     yield from _waits_outside_findings(report, style)
     yield from _warnings(report, style)
+    yield from _children(report, style)
     yield from _thread_table(report.analyses, style)
+
+
+def _children(report: Report, style: Style) -> Iterator[str]:
+    if not report.children:
+        return
+    yield style.bold(f"Child processes ({len(report.children)})")
+    for child in report.children:
+        yield f"  {child.snapshot.process.pid}  {_verdict_line(child)}"
+    yield ""
+
+
+def _verdict_line(report: Report) -> str:
+    critical = [f for f in report.findings if f.severity is Severity.CRITICAL]
+    if critical:
+        return f"{report.verdict.value.upper()}: {clean_line(critical[0].title)}"
+    busy = [f for f in report.findings if f.kind in BUSY_KINDS]
+    if busy:
+        return f"busy: {clean_line(busy[0].title)}"
+    return f"no hang found ({_activity_counts(report.analyses)})"
+
+
+def render_many(many: ManyReports, style: Style = Style()) -> Iterator[str]:
+    """Several processes: how many are stuck and how (grouped), then one full report per
+    way of being stuck and per healthy process."""
+    total = len(many.reports) + len(many.failures)
+    stuck = sum(len(group.reports) for group in many.groups)
+    if stuck:
+        label = "DEADLOCK" if many.verdict is Verdict.DEADLOCK else "HANG"
+        yield style.red(f"threaddoc: {label} in {stuck} of {total} processes")
+    elif many.verdict is Verdict.BUSY:
+        yield style.yellow(f"threaddoc: no hang found in {total} processes (some are busy)")
+    else:
+        yield style.green(f"threaddoc: no hang found in {total} processes")
+    for group in many.groups:
+        pids = ", ".join(str(pid) for pid in group.pids)
+        same = "stuck the same way, " if len(group.reports) > 1 else ""
+        yield f"  {len(group.reports)} of {total} ({pids}): {same}{group.kind}: {clean_line(group.title)}"
+    for report in many.reports:
+        if not signature(report.findings):
+            yield f"  {report.snapshot.process.pid}: {_verdict_line(report)}"
+    for failure in many.failures:
+        yield f"  {failure.pid}: could not be inspected: {clean_line(failure.message)}"
+    followers = {id(report) for group in many.groups for report in group.reports[1:]}
+    for report in many.reports:
+        if id(report) in followers:
+            continue
+        yield ""
+        led = next((g for g in many.groups if g.reports[0] is report), None)
+        also = f" (also {', '.join(str(p) for p in led.pids[1:])}: stuck the same way)" \
+            if led is not None and len(led.reports) > 1 else ""
+        yield style.bold(f"=== process {report.snapshot.process.pid}{also} ===")
+        yield from render(report, style)
 
 
 def _headline(report: Report, style: Style) -> Iterator[str]:
