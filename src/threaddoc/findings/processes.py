@@ -112,7 +112,8 @@ def _stuck_children_finding(group: Sequence[Child], total: int, waiting: Sequenc
     lead = next(f for f in lead_findings if f.severity is Severity.CRITICAL)
     pids = [str(child[0].process.pid) for child in group]
     one = len(group) == 1
-    who = f"child process {pids[0]}" if one else f"{len(group)} of {total} child processes ({', '.join(pids)})"
+    who = f"child process {pids[0]}" if one else \
+        f"{len(group)} of {total} child processes ({', '.join(pids)})"
     how = f"in a {lead.kind}: {lead.title}" if one else f"the same way, in a {lead.kind}: {lead.title}"
     names = [a.thread.label for a in waiting]
     if waiting:
