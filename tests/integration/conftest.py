@@ -97,6 +97,25 @@ def running_sample(python: Path | str, sample: str) -> Iterator[subprocess.Popen
         pytest.fail(f"{sample} under {python} (pid {process.pid}) survived SIGKILL", pytrace=False)
 
 
+def sample_ready_file(process: subprocess.Popen[bytes]) -> Path:
+    """The ready file `running_program` handed the sample: its last argument, in its working directory."""
+    ready = Path(str(process.args[-1]))  # type: ignore[index]
+    assert ready.name == "ready", f"the sample was not started with a ready file: {process.args!r}"
+    return ready
+
+
+def sample_written_pids(process: subprocess.Popen[bytes]) -> list[int]:
+    """The PIDs a sample wrote to `<ready file>.pids` (one a line) before it got ready."""
+    path = sample_ready_file(process).with_name("ready.pids")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        pytest.fail(f"sample pid {process.pid} wrote no {path}: {error}", pytrace=False)
+    lines = text.split()
+    assert lines and all(line.isdigit() for line in lines), f"{path} holds no PIDs: {text!r}"
+    return [int(line) for line in lines]
+
+
 @pytest.fixture
 def sample_runner() -> Callable[..., Any]:
     """`with sample_runner(sample, python=...) as process:`."""

@@ -8,7 +8,7 @@ import pytest
 from conftest import recording_names, report
 
 from threaddoc import sourcecode
-from threaddoc.findings import Finding, Verdict
+from threaddoc.findings import Finding, Severity, Verdict
 from threaddoc.model import SourceFile
 
 
@@ -71,7 +71,9 @@ def test_parent_waiting_on_a_stuck_worker_process(name: str) -> None:
 @pytest.mark.parametrize(
     "name", recording_names("busy_pool_long_queue") + recording_names("exit_waits_for_progressing_job"))
 def test_busy_pools_and_progressing_jobs_are_not_hangs(name: str) -> None:
-    assert report(name).verdict is Verdict.NO_HANG
+    diagnosis = report(name)
+    assert diagnosis.verdict in (Verdict.NO_HANG, Verdict.BUSY)
+    assert not [f for f in diagnosis.findings if f.severity is not Severity.INFO]
 
 
 def test_daemon_threads_are_recognised_from_the_code_that_starts_them() -> None:

@@ -35,7 +35,8 @@ def test_colored_and_plain_reports_differ_only_by_escapes() -> None:
 def test_first_line_is_the_verdict() -> None:
     assert next(render(report("lock_order_deadlock-py3.8"))).startswith("threaddoc: DEADLOCK")
     assert next(render(report("nested_submit_starvation-py3.8"))).startswith("threaddoc: HANG")
-    assert next(render(report("busy_but_healthy-py3.8"))).startswith("threaddoc: no hang found")
+    assert next(render(report("busy_but_healthy-py3.8"))).startswith("threaddoc: BUSY, not hung")
+    assert next(render(report("idle_services-py3.8"))).startswith("threaddoc: no hang found")
 
 
 def test_escape_sequences_in_thread_names_never_reach_the_terminal() -> None:

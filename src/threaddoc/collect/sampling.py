@@ -69,13 +69,15 @@ def progress_of(history: Sequence[Mapping[str, Any]], thread_id: str, os_thread_
     """Did the thread move between the samples? None with fewer than two samples."""
     if len(history) < 2:
         return None
-    stacks = [sample.get("stacks", {}).get(thread_id) for sample in history]
+    # Recordings made before samples were keyed by Python thread id used OS thread ids.
+    key = thread_id if any(thread_id in sample.get("stacks", {}) for sample in history) else os_thread_id
+    stacks = [sample.get("stacks", {}).get(key) for sample in history]
     same = all(stack is not None and stack == stacks[-1] for stack in stacks)
     settled = _most_seen(stacks)[1] >= 2
     first, last = history[0].get("cpu", {}).get(os_thread_id), history[-1].get("cpu", {}).get(os_thread_id)
     cpu = last - first if first is not None and last is not None else None
     window = history[-1].get("time", 0.0) - history[0].get("time", 0.0)
-    gil = sum(1 for sample in history if sample.get("gil") == thread_id)
+    gil = sum(1 for sample in history if sample.get("gil") == key)
     return Progress(samples=len(history), same_stack=same, cpu_seconds=cpu, window_seconds=window,
                     settled=settled, gil_samples=gil)
 

@@ -30,7 +30,7 @@ IDLE_SHARE = 0.02  # a thread using less than this is not computing
 
 
 def detect_busy(snapshot: Snapshot, analyses: Sequence[ThreadAnalysis]) -> list[Finding]:
-    holder = _gil_held_in_c(analyses)
+    holder = _gil_held_in_c(analyses, snapshot)
     if holder is not None:
         return [_gil_holder_finding(holder, analyses, snapshot)]
     findings = []
@@ -63,7 +63,7 @@ def _contending(analyses: Sequence[ThreadAnalysis]) -> list[ThreadAnalysis]:
             or (a.thread.owns_gil and any(b.wait.kind is WaitKind.GIL for b in analyses))]
 
 
-def _gil_held_in_c(analyses: Sequence[ThreadAnalysis]) -> ThreadAnalysis | None:
+def _gil_held_in_c(analyses: Sequence[ThreadAnalysis], snapshot: Snapshot) -> ThreadAnalysis | None:
     """A thread that held the GIL in every sample at the same place while another thread
     wanted it and did not get it: one long call into C that does not release the GIL.
     (A Python loop hands the GIL over within the switch interval; only C code can keep it.)"""
@@ -71,6 +71,8 @@ def _gil_held_in_c(analyses: Sequence[ThreadAnalysis]) -> ThreadAnalysis | None:
         progress = analysis.thread.progress
         if progress is None or not progress.held_gil_throughout or not progress.same_stack:
             continue
+        if _called(analysis, snapshot) is None or _spins(analysis, snapshot):
+            continue  # not at a call: a Python loop, which hands the GIL over
         others = [a for a in analyses if a is not analysis]
         if any(_moved(a) for a in others):
             continue
@@ -91,8 +93,11 @@ def _wants_gil(analysis: ThreadAnalysis) -> bool:
         return True
     if analysis.wait.activity is Activity.RUNNING:
         return True  # runnable Python code that did not move
+    # Its Python frame is in a sleep or a read, but the kernel finds it in futex(2) or on a
+    # CPU: it has returned from that call and is trying to take the GIL back.
     kernel = analysis.thread.kernel
-    return analysis.wait.kind in _OUTSIDE_FUTEX and kernel is not None and kernel.syscall == "futex"
+    return analysis.wait.kind in _OUTSIDE_FUTEX and kernel is not None and (
+        kernel.syscall == "futex" or kernel.state == "R")
 
 
 def _moved(analysis: ThreadAnalysis) -> bool:
