@@ -14,8 +14,8 @@ import sys
 import threading
 import time
 
-from _stacks import is_in, wait_until_dead
 from _ready import signal_ready
+from _stacks import is_in, wait_until_dead
 
 SETTINGS = "batch_size = 500\ntimeout = 30s\nsink = warehouse\n"
 

@@ -53,7 +53,7 @@ def beat(supervisor_fd):
         try:
             os.write(supervisor_fd, b".")
         except OSError:
-            pass  # no supervisor is listening any more
+            return  # no supervisor is listening any more
         time.sleep(0.05)
 
 

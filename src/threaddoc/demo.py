@@ -46,8 +46,12 @@ SCENARIOS = {
                  "a logging handler takes an application lock; a thread logs while holding it"),
         Scenario("nested-submit", "nested_submit_starvation.py", "hang",
                  "a one-worker pool whose task waits on a task it submitted to the same pool"),
-        Scenario("healthy", "busy_but_healthy.py", "no-hang",
-                 "busy CPU threads, a job queue and an idle HTTP server: nothing is hung"),
+        Scenario("gil-held", "ctypes_call_holds_gil.py", "hang",
+                 "a C call made through ctypes.PyDLL blocks while holding the GIL"),
+        Scenario("busy", "busy_but_healthy.py", "busy",
+                 "busy CPU threads, a job queue and an idle HTTP server: busy, nothing is hung"),
+        Scenario("healthy", "idle_services.py", "no-hang",
+                 "idle services waiting for work: nothing is hung"),
     )
 }
 

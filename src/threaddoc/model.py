@@ -101,6 +101,9 @@ class Progress:
     # shown where it spends its time.
     settled: bool = True
     gil_samples: int = 0  # samples in which it held the GIL
+    # The innermost frame's lines over the samples, when only they changed (a tight loop
+    # found at its header or its body); else empty.
+    innermost_lines: tuple[int, ...] = ()
 
     @property
     def progressed(self) -> bool:

@@ -20,7 +20,7 @@ def _sample(at: float, stack: list[list[object]], cpu: float) -> dict[str, objec
 def test_a_thread_at_the_same_place_with_no_cpu_is_stuck() -> None:
     progress = progress_of([_sample(0.0, WAITING, 1.0), _sample(0.5, WAITING, 1.0)], "7", "7")
     assert progress == Progress(samples=2, same_stack=True, cpu_seconds=0.0, window_seconds=0.5,
-                                settled=True, gil_samples=0)
+                                settled=True, gil_samples=0, innermost_lines=(10,))
     assert not progress.progressed
 
 

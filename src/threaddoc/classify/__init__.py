@@ -16,6 +16,7 @@ from .rules import (
     FRAME_RULES,
     HOLD_RULES,
     NATIVE_RULES,
+    PYTHON,
     CallRule,
     FrameRule,
     HoldRule,
@@ -110,11 +111,11 @@ def _classify(thread: Thread, snapshot: Snapshot, someone_runs: bool) -> WaitSta
 def _match_native_frames(native: Sequence[NativeFrame]) -> NativeRule | None:
     """The rule for what the thread does in C, from the frames above its Python code."""
     named = [frame.function for frame in native if not frame.function.startswith("0x")]
-    nearest_python = named[-1] if named else None
+    if not named:
+        return None
+    caller = named[1] if len(named) > 1 else PYTHON
     for rule in NATIVE_RULES:
-        if rule.directly_under_python and rule.function == nearest_python:
-            return rule
-        if not rule.directly_under_python and rule.function in named:
+        if rule.function == named[0] and (rule.callers is None or caller in rule.callers):
             return rule
     return None
 

@@ -10,8 +10,9 @@ Two kinds of rows:
 * `CallRule`: a call in the program's own statement to a function implemented
   in C, which leaves no frame of its own (`lock.acquire()`, `time.sleep()`,
   `sock.recv()`).
-* `NativeRule`: a C function among the native frames (`--native`) above the
-  innermost Python frame (`take_gil`: waiting for the GIL).
+* `NativeRule`: the C function a thread is in, from the native frames
+  (`--native`) above its innermost Python frame, and who called it (libc's
+  condition wait called by the interpreter loop: waiting for the GIL).
 
 A new wait kind is one new row here and one test.
 """
@@ -64,14 +65,17 @@ class CallRule:
     receiver_types: tuple[str, ...] | None = None  # required type of the receiver object
 
 
+PYTHON = "<python>"  # in NativeRule.callers: called by the interpreter loop itself
+
+
 @dataclass(frozen=True)
 class NativeRule:
-    function: str  # the C function's symbol
+    function: str  # the innermost named C function
     kind: WaitKind
     summary: str
-    # Only when it is the C function nearest to the Python frame, i.e. called by the
-    # interpreter loop itself (where take_gil was inlined and only libc's wait is left).
-    directly_under_python: bool = False
+    # The function that called it (the next named C frame outward), or PYTHON for the
+    # interpreter loop; None: any caller.
+    callers: tuple[str, ...] | None = None
 
 
 # Order matters only between rows that could match the same frame. The stack is
@@ -216,15 +220,10 @@ HOLD_RULES: tuple[HoldRule, ...] = (
 )
 
 NATIVE_RULES: tuple[NativeRule, ...] = (
-    NativeRule("take_gil", WaitKind.GIL, "runnable, waiting for the GIL"),
-    # Returning from a call that released the GIL (sleep, I/O, lock wait): it wants it back.
-    NativeRule("PyEval_RestoreThread", WaitKind.GIL, "returned from a blocking call, waiting for the GIL"),
-    NativeRule("PyEval_AcquireThread", WaitKind.GIL, "waiting for the GIL"),
-    NativeRule("PyGILState_Ensure", WaitKind.GIL, "C code waiting for the GIL"),
-    # take_gil inlined into the interpreter loop (3.11+ builds): its condition wait is all
-    # that is left between the loop and libc.
-    NativeRule("pthread_cond_timedwait", WaitKind.GIL, "runnable, waiting for the GIL",
-               directly_under_python=True),
-    NativeRule("__pthread_cond_timedwait", WaitKind.GIL, "runnable, waiting for the GIL",
-               directly_under_python=True),
+    # py-spy hides most libpython frames (take_gil among them): a GIL wait shows as libc's
+    # condition wait called straight from the interpreter loop, or from time.sleep on its
+    # way back (sleep itself waits in select or clock_nanosleep, never here).
+    NativeRule("pthread_cond_timedwait", WaitKind.GIL, "runnable, waiting for the GIL", callers=(PYTHON,)),
+    NativeRule("pthread_cond_timedwait", WaitKind.GIL, "returned from time.sleep, waiting for the GIL",
+               callers=("time_sleep",)),
 )

@@ -50,6 +50,7 @@ def read_kernel_states(pid: int, thread_ids: Iterable[int]) -> dict[str, dict[st
             entry["stat"] = entry["stat"].rsplit(")", 1)[-1].split()[0] if ")" in entry["stat"] else "?"
             entry["sched"] = _exec_start(entry.get("sched", ""))
             entry["uptime"] = _uptime()
+            entry["now"] = _now_on_sched_clock()
             states[str(tid)] = entry
     return states
 
@@ -71,6 +72,18 @@ def _exec_start(sched: str) -> str:
         if line.startswith("se.exec_start"):
             return line.split(":", 1)[1].strip()
     return ""
+
+
+def _now_on_sched_clock() -> str:
+    """Now, in seconds, on the clock `se.exec_start` is read on: our own thread is running,
+    so its exec_start is now (to a scheduler tick). /proc/uptime runs on another clock,
+    which drifts a few tenths of a second from it on some virtual machines."""
+    try:
+        with open("/proc/thread-self/sched", encoding="ascii", errors="replace") as handle:
+            milliseconds = float(_exec_start(handle.read()))
+    except (OSError, ValueError):
+        return ""
+    return f"{milliseconds / 1000.0:.6f}"
 
 
 def _uptime() -> str:
@@ -104,9 +117,10 @@ def kernel_state(raw: Mapping[str, str], arch: str) -> KernelState:
 
 
 def _idle_seconds(raw: Mapping[str, str]) -> float | None:
-    """How long ago the thread last ran: uptime minus `se.exec_start`, when both were read."""
+    """How long ago the thread last ran: now minus `se.exec_start`, when both were read (now
+    on the scheduler's clock; recordings made before that have uptime only)."""
     try:
-        return max(0.0, float(raw["uptime"]) - float(raw["sched"]) / 1000.0)
+        return max(0.0, float(raw.get("now") or raw["uptime"]) - float(raw["sched"]) / 1000.0)
     except (KeyError, ValueError):
         return None
 

@@ -79,7 +79,17 @@ def progress_of(history: Sequence[Mapping[str, Any]], thread_id: str, os_thread_
     window = history[-1].get("time", 0.0) - history[0].get("time", 0.0)
     gil = sum(1 for sample in history if sample.get("gil") == key)
     return Progress(samples=len(history), same_stack=same, cpu_seconds=cpu, window_seconds=window,
-                    settled=settled, gil_samples=gil)
+                    settled=settled, gil_samples=gil, innermost_lines=_innermost_lines(stacks))
+
+
+def _innermost_lines(stacks: Sequence[Any]) -> tuple[int, ...]:
+    """The lines the innermost frame was at, when nothing but that line changed."""
+    if not stacks or any(not stack for stack in stacks):
+        return ()
+    outer = [(stack[0][:2], stack[1:]) for stack in stacks]
+    if any(frames != outer[0] for frames in outer):
+        return ()
+    return tuple(sorted({int(stack[0][2] or 0) for stack in stacks}))
 
 
 def _signature(stack: Any) -> str:

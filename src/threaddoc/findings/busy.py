@@ -27,6 +27,7 @@ CONTENDING_SHARE = 0.05  # got some of the GIL: it wants it
 # has; more than this means C code ran in parallel without it.
 ONE_CORE = 1.3
 IDLE_SHARE = 0.02  # a thread using less than this is not computing
+SPIN_LOOP_LINES = 3  # a busy-wait loop is a header and a line or two of body
 
 
 def detect_busy(snapshot: Snapshot, analyses: Sequence[ThreadAnalysis]) -> list[Finding]:
@@ -203,16 +204,21 @@ def _cpu_bound_finding(threads: Sequence[ThreadAnalysis], snapshot: Snapshot) ->
 
 
 def _spins(analysis: ThreadAnalysis, snapshot: Snapshot) -> bool:
-    """At the same line of a loop's header in every sample (`while not ready: pass`)."""
+    """In one small `while` loop in every sample (`while not ready: pass`), found at its
+    header or its body."""
     progress = analysis.thread.progress
     frame = analysis.thread.innermost_own_frame
-    if progress is None or not progress.same_stack or frame is None:
+    if progress is None or not progress.innermost_lines or frame is None:
         return False
     source = snapshot.source(frame.filename)
-    if source is None:
+    if source is None or frame is not analysis.thread.frames[0]:
         return False
-    statement = sourcecode.statement_at(source, frame.line)
-    return isinstance(statement, ast.While) and statement.lineno == frame.line
+    first, last = progress.innermost_lines[0], progress.innermost_lines[-1]
+    for header in range(first, max(first - SPIN_LOOP_LINES, 0), -1):
+        loop = sourcecode.statement_at(source, header)
+        if isinstance(loop, ast.While) and loop.lineno == header:
+            return last <= (loop.end_lineno or header) <= header + SPIN_LOOP_LINES
+    return False
 
 
 def _busy_ref(analysis: ThreadAnalysis) -> ThreadRef:
