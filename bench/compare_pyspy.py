@@ -1,7 +1,10 @@
 """Time `threaddoc diagnose --samples 1 --json` against `py-spy dump --json --locals` on the same
 targets in the same run (a benchmark, not a test: these machines are shared and noisy).
 
-    python bench/compare_pyspy.py [--threads 10 100 1000] [--runs 5]
+    python bench/compare_pyspy.py [--threads 10 100 1000] [--runs 5] [--samples 3]
+
+With `--samples N` threaddoc takes N samples 0.25 s apart; the ratio is then computed on its
+time minus the (N - 1) intervals it sleeps between samples.
 
 For each thread count, starts bench/many_threads_on_one_lock.py, then alternates the two
 commands `--runs` times each and reports the medians, the ratio, and threaddoc's peak RSS.
@@ -54,6 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=1)
     options = parser.parse_args()
     py_spy = str(Path(sys.executable).parent / "py-spy")
     if not os.path.exists(py_spy):
@@ -68,7 +72,8 @@ def main() -> None:
                 for _ in range(options.runs):
                     spy.append(timed([py_spy, "dump", "--pid", str(target.pid), "--json", "--locals"]))
                     doc.append(timed([sys.executable, "-m", "threaddoc", "diagnose", str(target.pid),
-                                      "--samples", "1", "--json"]))
+                                      "--samples", str(options.samples), "--interval", "0.25",
+                                      "--json"]) - (options.samples - 1) * 0.25)
                 rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
                 spy_median, doc_median = statistics.median(spy), statistics.median(doc)
                 print(f"{count:>8} {spy_median:>9.3f} {doc_median:>12.3f} {doc_median / spy_median:>6.2f} "

@@ -104,6 +104,7 @@ class Progress:
     # The innermost frame's lines over the samples, when only they changed (a tight loop
     # found at its header or its body); else empty.
     innermost_lines: tuple[int, ...] = ()
+    queued_seconds: float | None = None  # runnable but waiting for a CPU, over the window
 
     @property
     def progressed(self) -> bool:
@@ -115,6 +116,14 @@ class Progress:
         if self.cpu_seconds is None or self.window_seconds <= 0:
             return None
         return self.cpu_seconds / self.window_seconds
+
+    @property
+    def demand_share(self) -> float | None:
+        """The share of the window it was on a CPU or waiting for one: what it would use on
+        an idle machine. A spinning thread on a loaded machine gets little, but wants it all."""
+        if self.cpu_seconds is None or self.window_seconds <= 0:
+            return None
+        return (self.cpu_seconds + (self.queued_seconds or 0.0)) / self.window_seconds
 
     @property
     def held_gil_throughout(self) -> bool:

@@ -64,6 +64,10 @@ EXIT_HANG = 1
 EXIT_CANNOT_INSPECT = 3
 WORKERS = 3
 NO_SUCH_NAME = "no-such-process-xyz-12345"
+# With --native, some thread of gil_contention.py is a gil-wait in every diagnosis from
+# 3.10 on; under 3.8 and 3.9 about one in fifteen has none (threads asleep in futex with
+# no native frames, or whose Python line changed in every sample).
+GIL_WAIT_SEEN_FROM = (3, 10)
 
 Diagnose = Callable[[Path, str], SampleDiagnosis]
 
@@ -266,13 +270,9 @@ def test_spinning_worker_is_a_cpu_bound_warning(python_interpreter: Path,
     assert "ingest-worker" in finding_threads(diagnosis, finding), diagnosis.context()
     loop = statement_lines(CPU_SPIN, "wait_for_config", lambda node: isinstance(node, ast.While))
     assert_evidence_in(finding, CPU_SPIN, loop, diagnosis.context())
-    if finding["severity"] == "info" and progress.get("same_stack") is False:
-        # Known threaddoc issue (see the report of this module): the loop spans two lines
-        # (`while not config_loaded:` / `pass`), py-spy sees the thread at either, and a
-        # spin is only recognised when every sample shows the same line.
-        pytest.xfail(f"threaddoc saw the spinning loop at different lines of {sorted(loop)} and called "
-                     f"it computing (cpu-bound, info): {finding['title']!r}")
-    assert finding["severity"] == "warning", diagnosis.context()
+    assert finding["severity"] == "warning", (
+        f"the spinning thread (same stack: {progress.get('same_stack')}) is not a cpu-bound warning\n"
+        f"{diagnosis.context()}")
     assert "spins" in finding["title"] and "ingest-worker" in finding["title"], diagnosis.context()
 
 
@@ -345,13 +345,20 @@ def test_native_frames_show_threads_waiting_for_the_gil(python_interpreter: Path
     assert_completed(live.runs["native"], EXIT_NO_HANG, context)
     report = live.report("native")
     assert report["verdict"] == "busy", context
-    no_frames = [thread["name"] for thread in report["threads"]
-                 if not isinstance(thread["native_frames"], list)]
+    threads = report["threads"]
+    no_frames = [thread["name"] for thread in threads if not isinstance(thread["native_frames"], list)]
     assert not no_frames, f"threads without a native_frames array under --native: {no_frames}\n{context}"
-    waiting = [thread["name"] for thread in report["threads"] if thread["wait"]["kind"] == "gil-wait"]
-    assert waiting, f"no thread of four contending ones waits for the GIL (gil-wait)\n{context}"
-    assert all(name.startswith("verifier-") for name in waiting), (
+    assert any(thread["native_frames"] for thread in threads), f"not one native frame\n{context}"
+    kinds = {thread["name"]: thread["wait"]["kind"] for thread in threads}
+    verifiers = {name: kind for name, kind in kinds.items() if name.startswith("verifier-")}
+    assert len(verifiers) == 4 and set(verifiers.values()) <= {"gil-wait", "running"}, (
+        f"the verifiers only compute or wait for the GIL: {kinds}\n{context}")
+    waiting = [name for name, kind in kinds.items() if kind == "gil-wait"]
+    assert set(waiting) <= set(verifiers), (
         f"threads that never compute wait for the GIL: {waiting}\n{context}")
+    version = tuple(int(part) for part in report["target"]["python_version"].split(".")[:2])
+    if version >= GIL_WAIT_SEEN_FROM:
+        assert waiting, f"no thread of four contending ones waits for the GIL (gil-wait)\n{context}"
 
 
 # ----------------------------------------------------------------------------- 7. a pool's worker deadlocks

@@ -89,6 +89,10 @@ def _classify(thread: Thread, snapshot: Snapshot, someone_runs: bool) -> WaitSta
     if by_frame is not None:
         return by_frame
     own = thread.innermost_own_index
+    asleep = thread.kernel is not None and thread.kernel.state in ("S", "D")
+    if thread.owns_gil and not thread.active and asleep:
+        # Asleep in the kernel with the GIL: a call into C that did not release it.
+        return WaitState(WaitKind.IDLE_OTHER, "blocked in a call into C, holding the GIL", site=own)
     if thread.active or thread.owns_gil:
         # A polling loop caught between two sleeps is still a polling loop, not a busy thread.
         between_waits = _match_statement(thread.frames[0], snapshot) if own == 0 else None

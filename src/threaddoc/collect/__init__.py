@@ -21,7 +21,7 @@ from .parse import module_of, python_frames
 from .process import child_pids, process_facts
 from .pyspy import dump, find_py_spy, process_state, release_if_left_stopped
 from .recording import Recording, load_recording
-from .sampling import representative, stack_sample, thread_cpu_times
+from .sampling import representative, stack_sample, thread_times
 from .sources import read_sources
 
 __all__ = ["Recording", "collect", "load_recording"]
@@ -81,13 +81,13 @@ def _take_samples(
     for index in range(samples):
         if index:
             time.sleep(interval)
-        at, cpu = time.monotonic(), thread_cpu_times(pid)
+        at, (cpu, queued) = time.monotonic(), thread_times(pid)
         if index < samples - 1:
             dumps.append(dump(pid, py_spy, timeout, blocking=False))
         else:
             entries, paused = _blocking_dump(pid, py_spy, timeout, native, kernel, warnings)
             dumps.append(entries)
-        history.append(stack_sample(dumps[-1], cpu, at))
+        history.append(stack_sample(dumps[-1], cpu, at, queued))
     return history, dumps, paused
 
 
@@ -113,9 +113,16 @@ def _blocking_dump(
         return dump(pid, py_spy, timeout, blocking=False), False
 
 
+# Modules whose frames mean the process runs (or waits on) worker processes of its own.
+_PROCESS_POOL_MODULES = frozenset({"concurrent.futures.process", "multiprocessing.pool",
+                                   "multiprocessing.popen_fork", "multiprocessing.popen_forkserver",
+                                   "multiprocessing.popen_spawn_posix"})
+
+
 def _uses_process_pool(raw: Sequence[Mapping[str, Any]]) -> bool:
-    """A process pool's manager thread is running: its workers are our children."""
-    return any(module_of(filename)[0] == "concurrent.futures.process" for filename in _filenames(raw))
+    """A process pool or a multiprocessing.Process is in use: its workers are our children,
+    diagnosed with us so that a wait on them can be linked to the one that is stuck."""
+    return any(module_of(filename)[0] in _PROCESS_POOL_MODULES for filename in _filenames(raw))
 
 
 def _collect_children(

@@ -15,39 +15,41 @@ from threaddoc.model import Progress
 from .parse import python_frames
 
 
-def thread_cpu_times(pid: int) -> dict[str, float]:
-    """CPU seconds used so far by each thread.
+def thread_times(pid: int) -> tuple[dict[str, float], dict[str, float]]:
+    """CPU seconds used so far by each thread, and seconds it spent runnable but waiting
+    for a CPU (a spinning thread on a loaded machine gets little CPU, but wants it all).
 
     The scheduler's own count (/proc/PID/task/TID/schedstat, in nanoseconds) sees the
     few milliseconds a slow worker spends between two waits; psutil's clock ticks (10 ms)
-    would round them away. psutil is the fallback where schedstat is missing."""
-    times = _schedstat_times(pid)
-    if times:
-        return times
+    would round them away. psutil (CPU only) is the fallback where schedstat is missing."""
+    cpu, queued = _schedstat_times(pid)
+    if cpu:
+        return cpu, queued
     try:
         return {str(thread.id): thread.user_time + thread.system_time
-                for thread in psutil.Process(pid).threads()}
+                for thread in psutil.Process(pid).threads()}, {}
     except (psutil.Error, OSError):
-        return {}
+        return {}, {}
 
 
-def _schedstat_times(pid: int) -> dict[str, float]:
-    times = {}
+def _schedstat_times(pid: int) -> tuple[dict[str, float], dict[str, float]]:
+    cpu, queued = {}, {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return {}
+        return {}, {}
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
-                times[tid] = int(stat.read().split()[0]) / 1e9
+                fields = stat.read().split()
+            cpu[tid], queued[tid] = int(fields[0]) / 1e9, int(fields[1]) / 1e9
         except (OSError, ValueError, IndexError):
             continue
-    return times
+    return cpu, queued
 
 
 def stack_sample(raw: Sequence[Mapping[str, Any]], cpu: Mapping[str, float],
-                 at: float | None = None) -> dict[str, Any]:
+                 at: float | None = None, queued: Mapping[str, float] | None = None) -> dict[str, Any]:
     """What one sample keeps: each thread's Python frames (file, function, line) and which
     thread held the GIL, by Python thread id (a non-blocking dump of CPython < 3.11 has no
     OS thread ids), and CPU times (read at `at`) by OS thread id."""
@@ -61,6 +63,7 @@ def stack_sample(raw: Sequence[Mapping[str, Any]], cpu: Mapping[str, float],
             for thread in raw
         },
         "cpu": dict(cpu),
+        "queued": dict(queued or {}),
         "gil": next((str(thread.get("thread_id")) for thread in raw if thread.get("owns_gil")), None),
     }
 
@@ -74,12 +77,18 @@ def progress_of(history: Sequence[Mapping[str, Any]], thread_id: str, os_thread_
     stacks = [sample.get("stacks", {}).get(key) for sample in history]
     same = all(stack is not None and stack == stacks[-1] for stack in stacks)
     settled = _most_seen(stacks)[1] >= 2
-    first, last = history[0].get("cpu", {}).get(os_thread_id), history[-1].get("cpu", {}).get(os_thread_id)
-    cpu = last - first if first is not None and last is not None else None
+    cpu = _growth(history, "cpu", os_thread_id)
+    queued = _growth(history, "queued", os_thread_id)
     window = history[-1].get("time", 0.0) - history[0].get("time", 0.0)
     gil = sum(1 for sample in history if sample.get("gil") == key)
     return Progress(samples=len(history), same_stack=same, cpu_seconds=cpu, window_seconds=window,
-                    settled=settled, gil_samples=gil, innermost_lines=_innermost_lines(stacks))
+                    settled=settled, gil_samples=gil, innermost_lines=_innermost_lines(stacks),
+                    queued_seconds=queued)
+
+
+def _growth(history: Sequence[Mapping[str, Any]], counter: str, thread_id: str) -> float | None:
+    first, last = history[0].get(counter, {}).get(thread_id), history[-1].get(counter, {}).get(thread_id)
+    return last - first if first is not None and last is not None else None
 
 
 def _innermost_lines(stacks: Sequence[Any]) -> tuple[int, ...]:

@@ -41,7 +41,7 @@ def detect_busy(snapshot: Snapshot, analyses: Sequence[ThreadAnalysis]) -> list[
     else:
         contending = []
     named = {id(a) for a in contending}
-    cpu_bound = [a for a in _running(analyses) if _share(a) >= CPU_BOUND_SHARE and id(a) not in named]
+    cpu_bound = [a for a in _running(analyses) if _demand(a) >= CPU_BOUND_SHARE and id(a) not in named]
     if cpu_bound:
         findings.append(_cpu_bound_finding(cpu_bound, snapshot))
     return findings
@@ -50,6 +50,11 @@ def detect_busy(snapshot: Snapshot, analyses: Sequence[ThreadAnalysis]) -> list[
 def _share(analysis: ThreadAnalysis) -> float:
     progress = analysis.thread.progress
     return (progress.cpu_share or 0.0) if progress is not None else 0.0
+
+
+def _demand(analysis: ThreadAnalysis) -> float:
+    progress = analysis.thread.progress
+    return (progress.demand_share or 0.0) if progress is not None else 0.0
 
 
 def _running(analyses: Sequence[ThreadAnalysis]) -> list[ThreadAnalysis]:
@@ -179,7 +184,8 @@ def _cpu_bound_finding(threads: Sequence[ThreadAnalysis], snapshot: Snapshot) ->
         spin_names = and_list([a.thread.label for a in spinning])
         title = f"{spin_names} {'spins' if len(spinning) == 1 else 'spin'} in a tight loop on the CPU"
         explanation = (
-            f"{spin_names} used {_percent(max(_share(a) for a in spinning))} of a CPU and was at the same "
+            f"{spin_names} was on a CPU or waiting for one {_percent(max(_demand(a) for a in spinning))} of "
+            "the time and at the same "
             "line of a loop in every sample: it busy-waits for a condition, and if nothing will "
             "make that condition true it burns a CPU forever. "
             f"{'It holds' if len(spinning) == 1 else 'They hold'} the GIL much of the time, slowing "
@@ -224,7 +230,9 @@ def _spins(analysis: ThreadAnalysis, snapshot: Snapshot) -> bool:
 def _busy_ref(analysis: ThreadAnalysis) -> ThreadRef:
     if analysis.wait.kind is WaitKind.GIL:
         return thread_ref(analysis, "waits for the GIL")
-    share = _share(analysis)
+    share, demand = _share(analysis), _demand(analysis)
+    if demand >= share + 0.1:
+        return thread_ref(analysis, f"on a CPU {_percent(share)} of the time, runnable {_percent(demand)}")
     return thread_ref(analysis, f"on a CPU {_percent(share)} of the time" if share else "runs Python code")
 
 
