@@ -183,7 +183,8 @@ def test_nested_submit_thread_waits(nested_submit):  # type: ignore[no-untyped-d
 def test_healthy_text_says_no_hang(healthy):  # type: ignore[no-untyped-def]
     assert_clean_run(healthy, 0)
     first = healthy.text.first_line
-    assert "no hang" in first.lower(), healthy.context()
+    # Crunching threads make it busy: said so, never a hang.
+    assert "no hang" in first.lower() or "busy, not hung" in first.lower(), healthy.context()
     assert "DEADLOCK" not in first and "HANG" not in first, healthy.context()
 
 
@@ -191,7 +192,7 @@ def test_healthy_json_no_hang(healthy):  # type: ignore[no-untyped-def]
     assert_clean_run(healthy, 0)
     assert_report_header(healthy)
     report = healthy.report
-    assert report["verdict"] == "no-hang", healthy.context()
+    assert report["verdict"] in ("no-hang", "busy"), healthy.context()
     critical = [finding for finding in report["findings"] if finding["severity"] == "critical"]
     assert not critical, f"critical findings in a healthy process: {critical}"
 

@@ -149,8 +149,10 @@ def assert_hang_text(diagnosis: SampleDiagnosis, *names: str) -> None:
 
 def assert_no_hang(diagnosis: SampleDiagnosis) -> None:
     assert_clean_run(diagnosis, EXIT_NO_HANG)
-    assert diagnosis.report["verdict"] == "no-hang", diagnosis.context()
-    assert "no hang" in diagnosis.text.first_line.lower(), diagnosis.context()
+    # A busy pool or a job making progress may be `busy`: working, never hung.
+    assert diagnosis.report["verdict"] in ("no-hang", "busy"), diagnosis.context()
+    first = diagnosis.text.first_line.lower()
+    assert "no hang" in first or "busy, not hung" in first, diagnosis.context()
     critical = [finding["kind"] for finding in diagnosis.report["findings"]
                 if finding["severity"] == "critical"]
     assert not critical, f"critical findings in a process that is not hung: {critical}\n{diagnosis.context()}"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from threaddoc.classify import WaitKind, classify
 from threaddoc.collect.kernel import kernel_state
 from threaddoc.collect.sampling import progress_of, representative, stack_sample
+from threaddoc.errors import PySpyFailed
 from threaddoc.model import Frame, ProcessFacts, Progress, Snapshot, SourceFile, Thread
 from threaddoc.render.text import duration
 
@@ -110,3 +113,24 @@ def test_a_waiter_that_used_the_cpu_got_what_it_waited_for() -> None:
         thread = Thread("worker", 1, 7, False, False, (frame,), progress=progress)
         snapshot = Snapshot(ProcessFacts(pid=1), (thread,), sources={source.path: source})
         assert classify(thread, snapshot).kind is kind
+
+
+def test_a_failed_unpaused_sample_is_done_without(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reading a running process can fail mid-change; the blocking sample still makes a report.
+    import threaddoc.collect as collect_module
+
+    calls: list[bool] = []
+
+    def fake_dump(pid: int, py_spy: str, timeout: float, *, blocking: bool = True,
+                  native: bool = False) -> list[dict[str, object]]:
+        calls.append(blocking)
+        if not blocking:
+            raise PySpyFailed("py-spy failed: Failed to get stack traces")
+        return [_entry(26)]
+
+    monkeypatch.setattr(collect_module, "dump", fake_dump)
+    monkeypatch.setattr(collect_module, "thread_times", lambda pid: ({}, {}))
+    warnings: list[str] = []
+    history, dumps, paused = collect_module._take_samples(1, "py-spy", 5.0, 3, 0.01, False, {}, warnings)
+    assert calls == [False, False, False, False, True]  # each unpaused sample tried twice
+    assert len(history) == len(dumps) == 1 and paused and not warnings

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from threaddoc.classify.rules import HOLD_RULES
-from threaddoc.errors import NoSuchProcess, NotPython, PySpyTimedOut, TargetError
+from threaddoc.errors import NoSuchProcess, NotPython, PySpyFailed, PySpyTimedOut, TargetError
 from threaddoc.model import ProcessFacts
 
 from .kernel import machine, read_children, read_kernel_states, read_open_files, read_undisturbed
@@ -83,12 +83,27 @@ def _take_samples(
             time.sleep(interval)
         at, (cpu, queued) = time.monotonic(), thread_times(pid)
         if index < samples - 1:
-            dumps.append(dump(pid, py_spy, timeout, blocking=False))
+            entries = _unpaused_dump(pid, py_spy, timeout)
+            if entries is None:
+                continue
         else:
             entries, paused = _blocking_dump(pid, py_spy, timeout, native, kernel, warnings)
-            dumps.append(entries)
-        history.append(stack_sample(dumps[-1], cpu, at, queued))
+        dumps.append(entries)
+        history.append(stack_sample(entries, cpu, at, queued))
     return history, dumps, paused
+
+
+def _unpaused_dump(pid: int, py_spy: str, timeout: float) -> list[dict[str, Any]] | None:
+    """A non-blocking sample. Reading a running process can catch its memory mid-change
+    ("Failed to get stack traces"): try again once, then do without this sample; the last,
+    blocking one is what the report is built from."""
+    for _ in range(2):
+        try:
+            return dump(pid, py_spy, timeout, blocking=False)
+        except PySpyFailed as error:
+            if isinstance(error, PySpyTimedOut):
+                return None
+    return None
 
 
 def _blocking_dump(

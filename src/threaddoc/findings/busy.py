@@ -2,7 +2,7 @@
 that keeps the GIL while every other thread waits for it.
 
 All of it needs several samples (the CPU time a thread used between them) or native
-frames (`take_gil`); from one plain sample nothing here is said.
+frames (a thread waiting for the GIL); from one plain sample nothing here is said.
 """
 
 from __future__ import annotations
