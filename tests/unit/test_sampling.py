@@ -6,7 +6,7 @@ import pytest
 
 from threaddoc.classify import WaitKind, classify
 from threaddoc.collect.kernel import kernel_state
-from threaddoc.collect.sampling import progress_of, representative, stack_sample
+from threaddoc.collect.sampling import busy_threads, progress_of, representative, stack_sample
 from threaddoc.errors import PySpyFailed
 from threaddoc.model import Frame, ProcessFacts, Progress, Snapshot, SourceFile, Thread
 from threaddoc.render.text import duration
@@ -134,3 +134,13 @@ def test_a_failed_unpaused_sample_is_done_without(monkeypatch: pytest.MonkeyPatc
     history, dumps, paused = collect_module._take_samples(1, "py-spy", 5.0, 3, 0.01, False, {}, warnings)
     assert calls == [False, False, False, False, True]  # each unpaused sample tried twice
     assert len(history) == len(dumps) == 1 and paused and not warnings
+
+
+def test_a_busy_thread_keeps_the_paused_dumps_frames() -> None:
+    # Twice at line 26 while it ran (non-blocking reads), line 25 when paused: a thread on
+    # the CPU is shown as the paused dump saw it, never from a read that may be torn.
+    dumps = [[_entry(26)], [_entry(26)], [_entry(25)]]
+    history = [stack_sample(dump, {"7": at * 0.9}, at) for at, dump in enumerate(dumps)]
+    assert busy_threads(history, dumps[-1]) == {7}
+    assert representative(dumps, {7})[0]["frames"][0]["line"] == 25  # type: ignore[index]
+    assert representative(dumps)[0]["frames"][0]["line"] == 26  # type: ignore[index]

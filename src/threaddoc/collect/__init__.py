@@ -21,7 +21,7 @@ from .parse import module_of, python_frames
 from .process import child_pids, process_facts
 from .pyspy import dump, find_py_spy, process_state, release_if_left_stopped
 from .recording import Recording, load_recording
-from .sampling import representative, stack_sample, thread_times
+from .sampling import busy_threads, representative, stack_sample, thread_times
 from .sources import read_sources
 
 __all__ = ["Recording", "collect", "load_recording"]
@@ -44,7 +44,7 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, sampl
     warnings: list[str] = []
     history, dumps, paused = _take_samples(pid, executable, timeout, samples, interval, native, kernel,
                                            warnings)
-    raw = representative(dumps)
+    raw = representative(dumps, busy_threads(history, dumps[-1]))
     # Threads started since: read them now.
     kernel.update(read_kernel_states(pid, [tid for tid in _thread_ids(raw) if str(tid) not in kernel]))
     files = read_open_files(pid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import psutil
@@ -118,15 +118,33 @@ def _most_seen(stacks: Sequence[Any]) -> tuple[str | None, int]:
     return latest, best
 
 
-def representative(dumps: Sequence[Sequence[Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
+def busy_threads(history: Sequence[Mapping[str, Any]], last: Sequence[Mapping[str, Any]]) -> set[Any]:
+    """Python thread ids of the threads on a CPU at least half the window."""
+    if len(history) < 2:
+        return set()
+    window = history[-1].get("time", 0.0) - history[0].get("time", 0.0)
+    busy = set()
+    for entry in last:
+        used = _growth(history, "cpu", str(entry.get("os_thread_id")))
+        if window > 0 and used is not None and used / window >= 0.5:
+            busy.add(entry.get("thread_id"))
+    return busy
+
+
+def representative(dumps: Sequence[Sequence[Mapping[str, Any]]],
+                   busy: Collection[Any] = ()) -> list[Mapping[str, Any]]:
     """One py-spy entry per thread of the last dump, with the frames of the latest sample
     that shows the thread where it was most often (a poller at its sleep, not on its way
     back to it). Everything else comes from the last dump, the one that paused the target:
-    a non-blocking dump calls every thread active."""
+    a non-blocking dump calls every thread active. A `busy` thread keeps the paused dump's
+    frames: read while it ran, its stack may be torn."""
     last = dumps[-1]
     chosen = []
     for entry in last:
         key = entry.get("thread_id")
+        if key in busy:
+            chosen.append(entry)
+            continue
         candidates = [next((e for e in dump if e.get("thread_id") == key), None) for dump in dumps]
         stacks = [stack_sample([c], {})["stacks"].get(str(key)) if c is not None else None
                   for c in candidates]
