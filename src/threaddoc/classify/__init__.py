@@ -89,9 +89,8 @@ def _classify(thread: Thread, snapshot: Snapshot, someone_runs: bool) -> WaitSta
     if by_frame is not None:
         return by_frame
     own = thread.innermost_own_index
-    asleep = thread.kernel is not None and thread.kernel.state in ("S", "D")
-    if thread.owns_gil and not thread.active and asleep:
-        # Asleep in the kernel with the GIL: a call into C that did not release it.
+    if _asleep_holding_the_gil(thread):
+        # A call into C that did not release the GIL.
         return WaitState(WaitKind.IDLE_OTHER, "blocked in a call into C, holding the GIL", site=own)
     if thread.active or thread.owns_gil:
         # A polling loop caught between two sleeps is still a polling loop, not a busy thread.
@@ -110,6 +109,16 @@ def _classify(thread: Thread, snapshot: Snapshot, someone_runs: bool) -> WaitSta
             return WaitState(WaitKind.RUNNING, "runnable, waiting for the GIL", site=0)
         return WaitState(WaitKind.IDLE_OTHER, "blocked in a call threaddoc does not recognise", site=0)
     return WaitState(WaitKind.IDLE_OTHER, "blocked inside the standard library", site=own)
+
+
+def _asleep_holding_the_gil(thread: Thread) -> bool:
+    """Asleep in the kernel (read before the samples) and holding the GIL, unmoved, in every
+    sample since: the kernel's state and py-spy's are from different moments, so one
+    sample could pair a sleep with a GIL taken a moment later."""
+    progress = thread.progress
+    asleep = thread.kernel is not None and thread.kernel.state in ("S", "D")
+    return (asleep and thread.owns_gil and not thread.active and progress is not None
+            and progress.held_gil_throughout and progress.same_stack)
 
 
 def _match_native_frames(native: Sequence[NativeFrame]) -> NativeRule | None:
