@@ -95,14 +95,16 @@ def _take_samples(
 
 def _unpaused_dump(pid: int, py_spy: str, timeout: float) -> list[dict[str, Any]] | None:
     """A non-blocking sample. Reading a running process can catch its memory mid-change
-    ("Failed to get stack traces"): try again once, then do without this sample; the last,
-    blocking one is what the report is built from."""
+    ("Failed to get stack traces", even "Failed to find a python interpreter"): try again
+    once, then do without this sample; the last, blocking one is what the report is built
+    from, and says what is really wrong if something is."""
     for _ in range(2):
         try:
             return dump(pid, py_spy, timeout, blocking=False)
-        except PySpyFailed as error:
-            if isinstance(error, PySpyTimedOut):
-                return None
+        except PySpyTimedOut:
+            return None
+        except (PySpyFailed, NotPython):
+            continue
     return None
 
 
