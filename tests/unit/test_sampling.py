@@ -144,3 +144,42 @@ def test_a_busy_thread_keeps_the_paused_dumps_frames() -> None:
     assert busy_threads(history, dumps[-1]) == {7}
     assert representative(dumps, {7})[0]["frames"][0]["line"] == 25  # type: ignore[index]
     assert representative(dumps)[0]["frames"][0]["line"] == 26  # type: ignore[index]
+
+
+def test_a_failed_paused_sample_is_taken_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A paused target can still be caught mid-change; the report needs the paused dump, so
+    # it is taken again (a bounded number of times), never given up after one failure.
+    import threaddoc.collect as collect_module
+
+    outcomes: list[Exception | None] = [PySpyFailed("py-spy failed: Failed to get stack traces"), None]
+    calls: list[bool] = []
+
+    def fake_dump(pid: int, py_spy: str, timeout: float, *, blocking: bool = True,
+                  native: bool = False) -> list[dict[str, object]]:
+        calls.append(blocking)
+        failure = outcomes.pop(0)
+        if failure is not None:
+            raise failure
+        return [_entry(26)]
+
+    monkeypatch.setattr(collect_module, "dump", fake_dump)
+    monkeypatch.setattr(collect_module, "thread_times", lambda pid: ({}, {}))
+    _history, dumps, paused = collect_module._take_samples(1, "py-spy", 5.0, 1, 0.01, False, {}, [])
+    assert calls == [True, True] and len(dumps) == 1 and paused
+
+
+def test_a_paused_sample_that_keeps_failing_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threaddoc.collect as collect_module
+
+    calls: list[bool] = []
+
+    def fake_dump(pid: int, py_spy: str, timeout: float, *, blocking: bool = True,
+                  native: bool = False) -> list[dict[str, object]]:
+        calls.append(blocking)
+        raise PySpyFailed("py-spy failed: Failed to get stack traces")
+
+    monkeypatch.setattr(collect_module, "dump", fake_dump)
+    monkeypatch.setattr(collect_module, "thread_times", lambda pid: ({}, {}))
+    with pytest.raises(PySpyFailed):
+        collect_module._take_samples(1, "py-spy", 5.0, 1, 0.01, False, {}, [])
+    assert calls == [True] * collect_module.BLOCKING_DUMP_ATTEMPTS

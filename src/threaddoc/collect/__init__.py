@@ -118,7 +118,7 @@ def _blocking_dump(
     was_stopped = process_state(pid) in ("T", "t")
     attach_timeout = min(timeout, D_STATE_ATTACH_SECONDS) if sleepers else timeout
     try:
-        return dump(pid, py_spy, attach_timeout, native=native), True
+        return _paused_dump(pid, py_spy, attach_timeout, native), True
     except PySpyTimedOut:
         release_if_left_stopped(pid, was_stopped)
         who = f"thread {', '.join(sleepers)} is in uninterruptible sleep (D)" if sleepers else \
@@ -128,6 +128,24 @@ def _blocking_dump(
             "without stopping it (non-blocking), so a running thread's stack may be inconsistent"
             + ("; native frames need a pause and are missing" if native else ""))
         return dump(pid, py_spy, timeout, blocking=False), False
+
+
+BLOCKING_DUMP_ATTEMPTS = 3
+
+
+def _paused_dump(pid: int, py_spy: str, timeout: float, native: bool) -> list[dict[str, Any]]:
+    """Even a paused target can be caught between two consistent states (a frame half
+    pushed when the stop arrived): py-spy then says "Failed to get stack traces". That is
+    a moment, not a state: pause it again, a few times at most; each failed try paused the
+    target only for as long as the read took."""
+    for attempt in range(1, BLOCKING_DUMP_ATTEMPTS):
+        try:
+            return dump(pid, py_spy, timeout, native=native)
+        except PySpyTimedOut:
+            raise
+        except PySpyFailed:
+            time.sleep(0.05 * attempt)
+    return dump(pid, py_spy, timeout, native=native)
 
 
 # Modules whose frames mean the process runs (or waits on) worker processes of its own.
