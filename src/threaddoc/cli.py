@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
 from threaddoc import __version__, demo
 from threaddoc.collect.process import python_processes_named
+from threaddoc.collect.saved import SourceRoot
 from threaddoc.errors import (
     EXIT_CANNOT_INSPECT,
     EXIT_HANG,
@@ -19,7 +22,9 @@ from threaddoc.errors import (
     NoSuchProcess,
     TargetError,
     ThreaddocError,
+    UsageError,
 )
+from threaddoc.files import write_private
 from threaddoc.findings import Verdict
 from threaddoc.pipeline import (
     DEFAULT_INTERVAL,
@@ -27,11 +32,16 @@ from threaddoc.pipeline import (
     Failure,
     ManyReports,
     Report,
+    analyse_recording,
     diagnose,
+    diagnose_core,
+    diagnose_saved,
     group_reports,
+    record,
 )
 from threaddoc.render import json as json_render
 from threaddoc.render import text as text_render
+from threaddoc.run import RunPlan, parse_duration, supervise
 from threaddoc.sanitize import clean_line
 from threaddoc.schema import schema_text
 
@@ -52,6 +62,20 @@ def _sampling_options(command: click.decorators.FC) -> click.decorators.FC:
                            show_default=True, metavar="N",
                            help="How many times to read the stacks; a thread is stuck only if it did "
                                 "not move between them. 1 is fastest.")(command)
+    return command
+
+
+def _reading_options(command: click.decorators.FC) -> click.decorators.FC:
+    """How py-spy reads the target: shared by every command that reads a live process."""
+    command = click.option("--py-spy", "py_spy", metavar="PATH", default=None,
+                           help="The py-spy executable (default: $THREADDOC_PY_SPY, then beside "
+                                "threaddoc, then PATH).")(command)
+    command = click.option("--native", is_flag=True,
+                           help="Also read C frames (py-spy --native): tells a thread waiting for the "
+                                "GIL, and what a C extension holding it is doing.")(command)
+    command = click.option("--timeout", type=click.FloatRange(min=1.0), default=20.0, show_default=True,
+                           metavar="SECONDS",
+                           help="Seconds to let py-spy read the target before giving up.")(command)
     return command
 
 
@@ -87,18 +111,26 @@ def cli() -> None:
 @click.option("--children", is_flag=True,
               help="Also diagnose the target's Python child processes (multiprocessing, process "
                    "pools, subprocesses) and link a parent waiting on them to the child that is stuck.")
+@click.option("--from", "saved", metavar="FILE", default=None,
+              help="Diagnose a saved dump instead of a live process (- reads standard input): "
+                   "py-spy dump --json output, a faulthandler dump, pytest-timeout output (a whole "
+                   "CI log will do), or a file threaddoc wrote (--save, --json).")
+@click.option("--core", metavar="CORE", default=None,
+              help="Diagnose a core file written by the kernel (read with py-spy; the Python binary "
+                   "and libraries it names must be at the same paths here).")
+@click.option("--source-root", "source_roots", multiple=True, metavar="DIR|OLD=NEW",
+              help="With --from/--core: where the dumped program's files are on this machine. DIR is "
+                   "searched for each file's trailing path; OLD=NEW replaces the prefix OLD "
+                   "(repeatable).")
+@click.option("--save", metavar="FILE", default=None,
+              help="Also write what was read from the process (stacks, kernel and process facts, "
+                   "sources) to FILE (mode 0600), to re-run the diagnosis later with --from or "
+                   "attach it to a ticket; with several processes, FILE.PID for each.")
 @_output_options
 @_sampling_options
-@click.option("--timeout", type=click.FloatRange(min=1.0), default=20.0, show_default=True,
-              metavar="SECONDS",
-              help="Seconds to let py-spy read the target before giving up.")
-@click.option("--native", is_flag=True,
-              help="Also read C frames (py-spy --native): tells a thread waiting for the GIL, "
-                   "and what a C extension holding it is doing.")
-@click.option("--py-spy", "py_spy", metavar="PATH", default=None,
-              help="The py-spy executable (default: $THREADDOC_PY_SPY, then beside threaddoc, "
-                   "then PATH).")
-def diagnose_command(pids: tuple[int, ...], names: tuple[str, ...], children: bool, as_json: bool,
+@_reading_options
+def diagnose_command(pids: tuple[int, ...], names: tuple[str, ...], children: bool, saved: str | None,
+                     core: str | None, source_roots: tuple[str, ...], save: str | None, as_json: bool,
                      color: bool | None, samples: int, interval: float, timeout: float, native: bool,
                      py_spy: str | None) -> None:
     """Attach to the running Python process PID and diagnose why it hangs.
@@ -107,14 +139,23 @@ def diagnose_command(pids: tuple[int, ...], names: tuple[str, ...], children: bo
     is paused only while its stacks are read), works out what each thread waits
     for and who holds it, and prints the verdict with the fix.  Several PIDs (or
     --name) diagnose several processes and group those stuck the same way.
+    --from FILE and --core CORE diagnose what was saved when nobody can attach
+    any more.
     """
+    if saved is not None or core is not None:
+        _check_offline_options(pids, names, children, save, native, saved, core)
+        roots = [SourceRoot.parse(root) for root in source_roots]
+        reports = (diagnose_saved(saved, roots) if saved is not None
+                   else [diagnose_core(str(core), py_spy=py_spy, timeout=timeout, roots=roots)])
+        _finish(reports, [], single=len(reports) == 1, as_json=as_json, color=color)
+    if source_roots:
+        raise click.UsageError("--source-root applies to --from and --core only")
     targets = _targets(pids, names)
-    run = functools.partial(diagnose, py_spy=py_spy, timeout=timeout, samples=samples, interval=interval,
-                            native=native, children=children)
+    run = functools.partial(_diagnose_live, save=save, several=len(targets) > 1, py_spy=py_spy,
+                            timeout=timeout, samples=samples, interval=interval, native=native,
+                            children=children)
     if len(targets) == 1 and not names:
-        report = run(targets[0])
-        _emit(report, as_json, color)
-        sys.exit(_exit_status(report.verdict))
+        _finish([run(targets[0])], [], single=True, as_json=as_json, color=color)
     reports, failures = [], []
     for pid in targets:
         try:
@@ -123,9 +164,44 @@ def diagnose_command(pids: tuple[int, ...], names: tuple[str, ...], children: bo
             failures.append(Failure(pid, error.one_line().removeprefix("threaddoc: ")))
     if not reports:
         raise TargetError(f"none of the {len(targets)} processes could be inspected: {failures[0].message}")
+    _finish(reports, failures, single=False, as_json=as_json, color=color)
+
+
+def _finish(reports: Sequence[Report], failures: Sequence[Failure], *, single: bool, as_json: bool,
+            color: bool | None) -> NoReturn:
+    if single:
+        _emit(reports[0], as_json, color)
+        sys.exit(_exit_status(reports[0].verdict))
     many = group_reports(reports, failures)
     _emit_many(many, as_json, color)
     sys.exit(_exit_status(many.verdict))
+
+
+def _check_offline_options(pids: tuple[int, ...], names: tuple[str, ...], children: bool, save: str | None,
+                           native: bool, saved: str | None, core: str | None) -> None:
+    given = "--from" if saved is not None else "--core"
+    if saved is not None and core is not None:
+        raise click.UsageError("give --from FILE or --core CORE, not both")
+    if pids or names:
+        raise click.UsageError(f"{given} diagnoses a saved dump: give it without a PID or --name")
+    for flag, used in (("--children", children), ("--save", save is not None), ("--native", native)):
+        if used:
+            raise click.UsageError(f"{flag} needs a live process; it does not apply to {given}")
+
+
+def _diagnose_live(pid: int, *, save: str | None, several: bool, **options: Any) -> Report:
+    recording = record(pid, **options)
+    if save is not None:
+        _save(f"{save}.{pid}" if several else save, recording.to_json())
+    return analyse_recording(recording)
+
+
+def _save(path: str, text: str) -> None:
+    try:
+        write_private(Path(path), text)
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror}",
+                         "choose a path in a directory you can write to") from None
 
 
 def _targets(pids: tuple[int, ...], names: tuple[str, ...]) -> list[int]:
@@ -177,6 +253,50 @@ def demo_command(scenario: str, as_json: bool, color: bool | None, samples: int,
 def schema_command() -> None:
     """Print the JSON Schema that every `--json` report validates against."""
     click.echo(schema_text(), nl=False)
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    try:
+        return None if value is None else parse_duration(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
+
+
+@cli.command("run", context_settings={"allow_interspersed_args": False})
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED, metavar="[--] CMD [ARGS]...")
+@click.option("--after", callback=_duration, default=None, metavar="DURATION",
+              help="Diagnose CMD if it is still running after DURATION: 90 or 1.5 (seconds), 30s, "
+                   "10m, 1h30m. Without it, only SIGQUIT (Ctrl-\\) diagnoses.")
+@click.option("--kill", is_flag=True,
+              help="After the diagnosis, stop CMD and all its descendants (SIGTERM, SIGKILL 5s later) "
+                   "and exit 124. Without it CMD runs on, and threaddoc exits with its status.")
+@click.option("--json-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE",
+              help="Also write the JSON report (schema_version 1) to FILE, mode 0600, replaced by "
+                   "each later diagnosis.")
+@_sampling_options
+@_reading_options
+def run_command(command: tuple[str, ...], after: float | None, kill: bool, json_file: Path | None,
+                samples: int, interval: float, timeout: float, native: bool, py_spy: str | None) -> None:
+    """Run CMD and diagnose it if it hangs: how a hung CI job explains itself.
+
+    CMD keeps threaddoc's stdin, stdout and stderr and its exit status.  If it is
+    still running after --after DURATION, or whenever threaddoc gets SIGQUIT
+    (Ctrl-\\, `kill -QUIT`), the Python processes of its tree (past a shell, make or
+    tox) are diagnosed, and the report goes to stderr.  CMD runs in a session of its
+    own: Ctrl-C, SIGTERM and SIGHUP are passed on to its process group, and a
+    threaddoc told to stop stops CMD too.
+
+    \b
+    Exit status:
+      CMD's own when it ends by itself (128+N when signal N ended it)
+      124  CMD was diagnosed, then stopped by --kill (as timeout(1) does)
+      126  CMD cannot be executed (permission denied, a directory)
+      127  CMD was not found
+      2    usage error (a bad --after DURATION, no CMD)"""
+    sys.exit(supervise(RunPlan(command, after, kill, json_file, functools.partial(
+        diagnose, py_spy=py_spy, timeout=timeout, samples=samples, interval=interval, native=native,
+        children=True))))
 
 
 def _emit(report: Report, as_json: bool, color: bool | None) -> None:

@@ -49,18 +49,24 @@ def build_graph(analyses: Sequence[ThreadAnalysis]) -> WaitGraph:
     holders = _holders_by_key(analyses)
     for waiter, analysis in enumerate(analyses):
         resource = analysis.waits_for
-        if resource is None or resource.key is None:
+        if resource is None:
+            continue
+        if analysis.wait.kind is WaitKind.FUTURE_RESULT and resource.task is not None:
+            # A future is tied to its task by the program's spelling, with or without an identity.
+            edges.extend(_future_edges(waiter, resource, analyses))
+            continue
+        if resource.key is None:
             continue
         if analysis.wait.kind.is_lock:
             edges.extend(_lock_edges(waiter, resource, holders.get(resource.key, ())))
         elif analysis.wait.kind is WaitKind.THREAD_JOIN and resource.address in thread_index:
             edges.append(Edge(waiter, thread_index[resource.address], resource, "join"))
+        elif analysis.wait.kind is WaitKind.THREAD_JOIN and resource.by_name:
+            edges.extend(_join_edges_by_name(waiter, resource, analyses))
         elif analysis.wait.kind is WaitKind.IMPORT_LOCK:
             edges.extend(Edge(waiter, holder, held.resource if resource.key == UNKNOWN_MODULE else resource,
                               "import", held)
                          for holder, held in _import_holders(holders, resource) if holder != waiter)
-        elif analysis.wait.kind is WaitKind.FUTURE_RESULT and resource.task is not None:
-            edges.extend(_future_edges(waiter, resource, analyses))
     return WaitGraph.of(edges)
 
 
@@ -82,6 +88,12 @@ def _holders_by_key(analyses: Sequence[ThreadAnalysis]) -> dict[Key, list[tuple[
 
 
 def _lock_edges(waiter: int, resource: Resource, holders: Sequence[tuple[int, Held]]) -> list[Edge]:
+    if resource.by_name:
+        # Known by name only, the waiter's own `self._lock` looks like the `other._lock` it
+        # waits for: another thread holding that name is the likelier holder; only a plain
+        # Lock held by no one else can be its own.
+        others = [(holder, held) for holder, held in holders if holder != waiter]
+        holders = others or ([] if resource.lock_type != "Lock" else holders)
     return [
         Edge(waiter, holder, resource, "lock", held)
         for holder, held in holders
@@ -103,6 +115,16 @@ def _import_holders(
     return [owner for key, owners in holders.items() if key[0] == "module" for owner in owners]
 
 
+def _join_edges_by_name(waiter: int, resource: Resource, analyses: Sequence[ThreadAnalysis]) -> list[Edge]:
+    """The thread started for the joined variable, by the name or the target function it
+    was started with; only when exactly one thread fits."""
+    label = resource.key[2] if resource.key is not None and len(resource.key) == 3 else ""
+    fits = [index for index, analysis in enumerate(analyses)
+            if index != waiter and ((label and analysis.thread.name == label)
+                                    or (resource.task and analysis.thread.target == resource.task))]
+    return [Edge(waiter, fits[0], resource, "join")] if len(fits) == 1 else []
+
+
 def _future_edges(waiter: int, resource: Resource, analyses: Sequence[ThreadAnalysis]) -> list[Edge]:
     """The worker running the waited future's task. Only when exactly one worker runs that
     function: with several, which one serves this future is unknown, and guessing could
@@ -121,7 +143,7 @@ def find_cycles(graph: WaitGraph, size: int) -> list[tuple[Edge, ...]]:
         start = min(component)
         if len(component) == 1 and not any(e.holder == start for e in graph.out_of(start)):
             continue
-        cycle = _path_back(graph, start, component)
+        cycle = _ring(graph, component) or _path_back(graph, start, component)
         if cycle:
             cycles.append(cycle)
     return sorted(cycles, key=lambda cycle: cycle[0].waiter)
@@ -168,6 +190,23 @@ def _strongly_connected(graph: WaitGraph, size: int) -> list[set[int]]:
                 parent = work[-1][0]
                 lowlink[parent] = min(lowlink[parent], lowlink[node])
     return components
+
+
+def _ring(graph: WaitGraph, component: set[int]) -> tuple[Edge, ...]:
+    """Locks known by name only make every holder of that name a candidate, so the shortest
+    cycle is arbitrary among them: when the whole knot is one ring in thread order, name
+    every thread of it, as a read with addresses would."""
+    if len(component) < 3 or not any(edge.resource.by_name for node in component
+                                     for edge in graph.out_of(node)):
+        return ()
+    members = sorted(component)
+    ring = []
+    for waiter, holder in zip(members, members[1:] + members[:1]):
+        edge = next((e for e in graph.out_of(waiter) if e.holder == holder), None)
+        if edge is None:
+            return ()
+        ring.append(edge)
+    return tuple(ring)
 
 
 def _path_back(graph: WaitGraph, start: int, component: set[int]) -> tuple[Edge, ...]:

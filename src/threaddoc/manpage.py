@@ -35,6 +35,13 @@ EXAMPLES = (
     ("threaddoc demo", "Diagnose a bundled lock-order deadlock; proves attaching works on this host."),
     ("sudo threaddoc diagnose 4242", "Diagnose the hung process 4242."),
     ("threaddoc diagnose 4242 --json > report.json", "The same report for tooling."),
+    ("threaddoc diagnose 4242 --save capture.json",
+     "Diagnose, and keep what was read to diagnose again later."),
+    ("threaddoc diagnose --from ci-job.log --source-root .",
+     "Diagnose the faulthandler or pytest-timeout dump in a CI log, with the source of this checkout."),
+    ("threaddoc diagnose --core core.4242", "Diagnose a core file written by the kernel."),
+    ("threaddoc run --after 20m --kill -- python -m pytest",
+     "Run a test suite; if it still runs after 20 minutes, diagnose it on stderr and stop it (exit 124)."),
     ("threaddoc schema", "Print the JSON Schema of the report."),
 )
 
@@ -102,6 +109,10 @@ def render() -> str:
         ".TP", "\\fB3\\fR",
         "The target could not be inspected: no such process, not Python, permission denied, "
         "py\\-spy missing, failing or timing out.",
+        ".PP",
+        "\\fBthreaddoc run\\fR exits with the command's own status (128+N when signal N ended it), "
+        "124 when the command was diagnosed and stopped by \\fB\\-\\-kill\\fR, 126 when it cannot be "
+        "executed and 127 when it is not found.",
         ".SH ENVIRONMENT",
         ".TP", "\\fBNO_COLOR\\fR", "When set, the text report has no color, even on a terminal.",
         ".TP", "\\fBTHREADDOC_PY_SPY\\fR", "Path of the py\\-spy executable to use.",

@@ -179,6 +179,17 @@ class Thread:
         return None
 
     @property
+    def target(self) -> str | None:
+        """The function a thread was started for (what `Thread.run` calls), or the class of
+        a Thread subclass that overrides `run`."""
+        for inner, outer in zip(self.frames, self.frames[1:]):
+            if outer.module == "threading" and outer.method_name == "run":
+                return inner.method_name
+            if inner.method_name == "run" and not inner.is_stdlib and outer.module == "threading":
+                return inner.class_name
+        return None
+
+    @property
     def label(self) -> str:
         return f'"{self.name}"'
 
@@ -250,6 +261,25 @@ class ChildProcess:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a snapshot read from a file came from; a live process has none.
+
+    A saved dump may lack what a live read has: object addresses (faulthandler,
+    pytest-timeout and py-spy without --locals have none, so `self._lock` of one
+    object and `other._lock` of another can only be told apart by name), thread
+    names, kernel facts and several samples. The analysis says so instead of guessing."""
+
+    format: str  # "faulthandler", "pytest-timeout", "py-spy-json", "threaddoc-report", "core"...
+    path: str  # the file it was read from; "-" for standard input
+    addresses: bool  # the dump carries object addresses (py-spy's locals)
+    notes: tuple[str, ...] = ()  # what the reader saw: truncation, several dumps in one log...
+
+    @property
+    def described(self) -> str:
+        return f"the {self.format} dump " + ("on standard input" if self.path == "-" else self.path)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything collection learned about the target at one moment."""
 
@@ -262,9 +292,15 @@ class Snapshot:
     open_files: Mapping[int, FileDescriptor] = field(default_factory=dict)
     child_processes: tuple[ChildProcess, ...] = ()
     native: bool = False  # collected with native frames (py-spy --native)
+    origin: Origin | None = None  # read from a saved dump or a core file, not a live process
 
     def source(self, path: str) -> SourceFile | None:
         return self.sources.get(path)
+
+    @property
+    def has_addresses(self) -> bool:
+        """Objects are known by address: identities are exact, not inferred from names."""
+        return self.origin is None or self.origin.addresses
 
 
 def report_order(thread: Thread) -> tuple[int, int, str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from threaddoc.classify import classify_all
 from threaddoc.collect import Recording, collect
+from threaddoc.collect.saved import SourceRoot, load_core, load_saved, read_dump_file
 from threaddoc.findings import Finding, Severity, Verdict, find_all, verdict_of
 from threaddoc.findings.main_thread import MainThread, main_thread
 from threaddoc.findings.processes import signature
@@ -50,11 +51,30 @@ DEFAULT_SAMPLES = 3
 DEFAULT_INTERVAL = 0.25
 
 
+def record(pid: int, *, py_spy: str | None = None, timeout: float = 20.0,
+           samples: int = DEFAULT_SAMPLES, interval: float = DEFAULT_INTERVAL,
+           native: bool = False, children: bool = False) -> Recording:
+    """What a diagnosis of a live process is made from; `--save` writes it."""
+    return collect(pid, py_spy=py_spy, timeout=timeout, samples=samples, interval=interval,
+                   native=native, all_children=children)
+
+
 def diagnose(pid: int, *, py_spy: str | None = None, timeout: float = 20.0,
              samples: int = DEFAULT_SAMPLES, interval: float = DEFAULT_INTERVAL,
              native: bool = False, children: bool = False) -> Report:
-    return analyse_recording(collect(pid, py_spy=py_spy, timeout=timeout, samples=samples,
-                                     interval=interval, native=native, all_children=children))
+    return analyse_recording(record(pid, py_spy=py_spy, timeout=timeout, samples=samples,
+                                    interval=interval, native=native, children=children))
+
+
+def diagnose_saved(path: str, roots: Sequence[SourceRoot] = ()) -> list[Report]:
+    """A saved dump (`--from FILE`, `-` for standard input), in whichever format it is."""
+    text, written = read_dump_file(path)
+    return [analyse(snapshot) for snapshot in load_saved(text, path, roots, written)]
+
+
+def diagnose_core(core: str, *, py_spy: str | None = None, timeout: float = 20.0,
+                  roots: Sequence[SourceRoot] = ()) -> Report:
+    return analyse(load_core(core, py_spy, timeout, roots))
 
 
 # Several processes at once (`threaddoc diagnose 101 102 103`, `--name gunicorn`).

@@ -22,7 +22,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -37,6 +36,7 @@ import psutil
 from threaddoc.collect.process import process_facts
 from threaddoc.collect.pyspy import process_state, release_if_left_stopped
 from threaddoc.errors import ThreaddocError, UsageError
+from threaddoc.files import write_private
 from threaddoc.pipeline import Failure, Report, group_reports
 from threaddoc.render import json as json_render
 from threaddoc.render import text as text_render
@@ -638,19 +638,3 @@ def _write_stderr(text: str) -> None:
     with suppress(OSError):
         sys.stderr.write(text)
         sys.stderr.flush()
-
-
-def write_private(path: Path, text: str) -> None:
-    """Replace `path` atomically (a reader never sees half a report) with a file only its owner
-    can read: the report holds the program's command line, paths and thread names."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(temporary)
-        raise
-

@@ -323,3 +323,77 @@ def inside_infinite_loop(source: SourceFile, line: int) -> bool:
                 and node.lineno <= line <= (node.end_lineno or node.lineno)):
             return True
     return False
+
+
+@lru_cache(maxsize=8192)
+def qualified_function(source: SourceFile, line: int, name: str) -> str | None:
+    """`Class.name` for the method `name` running at `line` (a dump that names functions
+    by their bare code name, as faulthandler does, loses the class); None if not a method."""
+    module = tree(source)
+    if module is None:
+        return None
+    return _qualified_in(module.body, line, name, None)
+
+
+def _qualified_in(body: list[ast.stmt], line: int, name: str, owner: str | None) -> str | None:
+    for node in body:
+        if not node.lineno <= line <= (node.end_lineno or node.lineno):
+            continue
+        if isinstance(node, ast.ClassDef):
+            return _qualified_in(node.body, line, name, node.name)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            inner = _qualified_in(node.body, line, name, None)
+            if inner is not None:
+                return inner
+            return f"{owner}.{name}" if node.name == name and owner is not None else None
+    return None
+
+
+def local_names(function: FunctionNode) -> frozenset[str]:
+    """The names local to a function: its parameters and what it assigns (not `global`)."""
+    arguments = function.args
+    names = {arg.arg for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)}
+    names.update(arg.arg for arg in (arguments.vararg, arguments.kwarg) if arg is not None)
+    declared_global: set[str] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared_global.update(node.names)
+    return frozenset(names - declared_global)
+
+
+def thread_started_for(source: SourceFile, function: FunctionNode | None, name: str,
+                       line: int) -> tuple[str | None, str | None]:
+    """For `name = threading.Thread(target=fn, name="label")`, before `line` in `function`
+    or at module level: (fn, label), each None where not written as a plain name or string."""
+    assign = assignment_before(function, name, line) if function is not None else None
+    call = assign.value if assign is not None else assigned_call(source, name, attribute=False)
+    if not isinstance(call, ast.Call) or callable_name(call.func) != "Thread":
+        return None, None
+    started = _as_call(call)
+    target, label = started.keyword("target"), started.keyword("name")
+    return (callable_name(target) if target is not None else None,
+            label.value if isinstance(label, ast.Constant) and isinstance(label.value, str) else None)
+
+
+def argument_passed(caller: SourceFile, line: int, function: FunctionNode, parameter: str) -> str | None:
+    """The caller's spelling of what it passed for `parameter` in its call to `function` at
+    `line` (`shutdown(flusher)` -> `flusher`), or None if that call is not in sight."""
+    statement = statement_at(caller, line)
+    if statement is None:
+        return None
+    positional = [arg.arg for arg in (*function.args.posonlyargs, *function.args.args)]
+    for call in calls_in(statement):
+        if call.name != function.name:
+            continue
+        for keyword in call.node.keywords:
+            if keyword.arg == parameter:
+                return spelling(caller, keyword.value)
+        # `obj.method(x)` passes `obj` as the first parameter.
+        bound = 1 if call.receiver is not None and positional[:1] in (["self"], ["cls"]) else 0
+        if parameter in positional:
+            index = positional.index(parameter) - bound
+            if 0 <= index < len(call.node.args):
+                return spelling(caller, call.node.args[index])
+    return None

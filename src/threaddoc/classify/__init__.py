@@ -107,6 +107,10 @@ def _classify(thread: Thread, snapshot: Snapshot, someone_runs: bool) -> WaitSta
             return by_call
         if someone_runs:
             return WaitState(WaitKind.RUNNING, "runnable, waiting for the GIL", site=0)
+        if snapshot.origin is not None and thread.kernel is None:
+            # A saved dump has no kernel state to tell a thread computing at this line from
+            # one blocked in a C call made there: take it as working, never as stuck.
+            return WaitState(WaitKind.RUNNING, "running, or in a call the dump cannot tell", site=0)
         return WaitState(WaitKind.IDLE_OTHER, "blocked in a call threaddoc does not recognise", site=0)
     return WaitState(WaitKind.IDLE_OTHER, "blocked inside the standard library", site=own)
 

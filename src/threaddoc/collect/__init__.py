@@ -7,22 +7,19 @@ program's source files); everything after it is a pure function of that.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from threaddoc.classify.rules import HOLD_RULES
 from threaddoc.errors import NoSuchProcess, NotPython, PySpyFailed, PySpyTimedOut, TargetError
-from threaddoc.model import ProcessFacts
 
 from .kernel import machine, read_children, read_kernel_states, read_open_files, read_undisturbed
-from .parse import module_of, python_frames
+from .parse import filenames, module_of, python_version_of
 from .process import child_pids, process_facts
 from .pyspy import dump, find_py_spy, process_state, release_if_left_stopped
 from .recording import Recording, load_recording
 from .sampling import busy_threads, representative, stack_sample, thread_times
-from .sources import read_sources
+from .sources import files_to_read, read_sources
 
 __all__ = ["Recording", "collect", "load_recording"]
 
@@ -49,10 +46,10 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, sampl
     kernel.update(read_kernel_states(pid, [tid for tid in _thread_ids(raw) if str(tid) not in kernel]))
     files = read_open_files(pid)
     child_facts = read_children(pid)
-    sources, source_warnings = read_sources(pid, _files_to_read(raw), facts.create_time)
+    sources, source_warnings = read_sources(pid, files_to_read(raw), facts.create_time)
     warnings.extend(source_warnings)
     if facts.python_version is None:
-        facts = _with_version_from_frames(facts, raw)
+        facts = dataclasses.replace(facts, python_version=python_version_of(raw))
     children: tuple[Recording, ...] = ()
     if all_children:
         children = _collect_children(child_pids(pid, recursive=True), MAX_CHILDREN, executable, timeout,
@@ -157,7 +154,7 @@ _PROCESS_POOL_MODULES = frozenset({"concurrent.futures.process", "multiprocessin
 def _uses_process_pool(raw: Sequence[Mapping[str, Any]]) -> bool:
     """A process pool or a multiprocessing.Process is in use: its workers are our children,
     diagnosed with us so that a wait on them can be linked to the one that is stuck."""
-    return any(module_of(filename)[0] in _PROCESS_POOL_MODULES for filename in _filenames(raw))
+    return any(module_of(filename)[0] in _PROCESS_POOL_MODULES for filename in filenames(raw))
 
 
 def _collect_children(
@@ -184,30 +181,3 @@ def _collect_children(
 
 def _thread_ids(raw: Sequence[Mapping[str, Any]]) -> list[int]:
     return [int(thread["os_thread_id"]) for thread in raw if isinstance(thread.get("os_thread_id"), int)]
-
-
-def _filenames(raw: Sequence[Mapping[str, Any]]) -> set[str]:
-    return {str(frame.get("filename") or "") for thread in raw for frame in python_frames(thread)}
-
-
-def _files_to_read(raw: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Files of the program and its libraries. Standard-library waits are known from the rule
-    table; of the standard library only the modules whose frames hold locks are read, to
-    say where they took them."""
-    files = set()
-    for filename in _filenames(raw):
-        module, stdlib = module_of(filename)
-        if filename and (not stdlib or module in _HOLDING_MODULES):
-            files.add(filename)
-    return files
-
-
-_HOLDING_MODULES = frozenset(rule.module for rule in HOLD_RULES)
-
-
-def _with_version_from_frames(facts: ProcessFacts, raw: Sequence[Mapping[str, Any]]) -> ProcessFacts:
-    for filename in sorted(_filenames(raw)):
-        found = re.search(r"/lib/python(3\.\d+)/", filename)
-        if found:
-            return dataclasses.replace(facts, python_version=found.group(1))
-    return facts

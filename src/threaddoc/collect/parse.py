@@ -28,6 +28,23 @@ def python_frames(entry: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [frame for frame in entry.get("frames") or () if not is_native(frame)]
 
 
+def filenames(raw: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The files of every Python frame of a dump."""
+    return {str(frame.get("filename") or "") for thread in raw for frame in python_frames(thread)}
+
+
+def python_version_of(raw: Iterable[Mapping[str, Any]]) -> str | None:
+    """The target's Python version (`3.11`), as its standard library's path says."""
+    for filename in sorted(filenames(raw)):
+        found = _LIBRARY_VERSION.search(filename)
+        if found:
+            return found.group(1)
+    return None
+
+
+_LIBRARY_VERSION = re.compile(r"/lib/python(3\.\d+)t?/")
+
+
 def _native_prefix(entry: Mapping[str, Any]) -> tuple[NativeFrame, ...]:
     """The C frames above the innermost Python frame: what the thread does in C right now."""
     prefix = []

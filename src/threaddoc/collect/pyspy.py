@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,25 @@ def dump(pid: int, py_spy: str, timeout: float, *, blocking: bool = True,
         command.append("--nonblocking")
     elif native:
         command.append("--native")
+    return _run(command, timeout, lambda output: _error_from_output(pid, output))
+
+
+def dump_core(core: str, py_spy: str, timeout: float, *, with_locals: bool = True) -> list[dict[str, Any]]:
+    """`py-spy dump --core CORE --json [--locals]`: the threads of a core file. py-spy reads
+    the Python binary and libraries at the paths the core names."""
+    command = [py_spy, "dump", "--core", core, "--json"] + (["--locals"] if with_locals else [])
+    return _run(command, timeout, _core_error)
+
+
+def _core_error(output: str) -> Exception:
+    first_line = _first_line(output)
+    return PySpyFailed(
+        f"py-spy could not read the core file: {first_line}",
+        "the core must be complete and written by the kernel (`ulimit -c unlimited`; gdb's gcore is "
+        "not read), and the Python binary and libraries it names must be at the same paths here")
+
+
+def _run(command: list[str], timeout: float, error_of: Callable[[str], Exception]) -> list[dict[str, Any]]:
     env = dict(os.environ, RUST_BACKTRACE="0")
     try:
         process = subprocess.Popen(
@@ -94,7 +114,7 @@ def dump(pid: int, py_spy: str, timeout: float, *, blocking: bool = True,
         _kill_group(process)
         raise
     if process.returncode != 0:
-        raise _error_from_output(pid, stdout.decode(errors="replace") + stderr.decode(errors="replace"))
+        raise error_of(stdout.decode(errors="replace") + stderr.decode(errors="replace"))
     try:
         parsed = json.loads(stdout)
     except ValueError:
@@ -166,8 +186,12 @@ def _error_from_output(pid: int, output: str) -> Exception:
         return NotPython(f"process {pid} does not look like a Python interpreter py-spy can read",
                          "point threaddoc at the python process itself (see `ps -ef`); "
                          "supported targets are CPython 3.8 to 3.13")
-    first_line = next((line.strip() for line in output.splitlines()
-                       if line.strip() and not line.startswith("Stack backtrace")), "no output")
-    return PySpyFailed(f"py-spy failed: {first_line.removeprefix('Error: ')}",
+    return PySpyFailed(f"py-spy failed: {_first_line(output)}",
                        "retry; if it persists, report it with `py-spy --version` and the target's "
                        "Python version")
+
+
+def _first_line(output: str) -> str:
+    first = next((line.strip() for line in output.splitlines()
+                  if line.strip() and not line.startswith("Stack backtrace")), "no output")
+    return first.removeprefix("Error: ")

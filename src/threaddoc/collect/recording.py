@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from threaddoc.errors import UsageError
-from threaddoc.model import ProcessFacts, Snapshot, SourceFile
+from threaddoc.model import Origin, ProcessFacts, Snapshot, SourceFile
 
 from .kernel import child_process, kernel_state, open_files
 from .parse import parse_threads
@@ -39,6 +39,7 @@ class Recording:
     # Stacks and CPU times of every sample, oldest first (the last is the dump above).
     history: tuple[Mapping[str, Any], ...] = ()
     native: bool = False  # the dump holds native frames (py-spy --native)
+    origin: Origin | None = None  # read from a saved dump or a core file, not a live process
 
     def to_snapshot(self) -> Snapshot:
         threads = tuple(
@@ -54,7 +55,7 @@ class Recording:
                         warnings=self.warnings, children=tuple(c.to_snapshot() for c in self.children),
                         open_files=open_files(self.open_files),
                         child_processes=tuple(child_process(c, self.arch) for c in self.child_processes),
-                        native=self.native)
+                        native=self.native, origin=self.origin)
 
     def to_json(self) -> str:
         return json.dumps(self._document(), indent=1, sort_keys=False) + "\n"
@@ -78,6 +79,7 @@ class Recording:
             "child_processes": [dict(child) for child in self.child_processes],
             "history": [dict(sample) for sample in self.history],
             "native": self.native,
+            "origin": {**asdict(self.origin), "notes": list(self.origin.notes)} if self.origin else None,
         }
 
 
@@ -111,4 +113,12 @@ def _recording(document: dict[str, Any]) -> Recording:
         child_processes=tuple(document.get("child_processes", ())),
         history=tuple(document.get("history", ())),
         native=bool(document.get("native", False)),
+        origin=_origin(document.get("origin")),
     )
+
+
+def _origin(entry: Any) -> Origin | None:
+    if not isinstance(entry, dict):
+        return None
+    return Origin(format=str(entry.get("format")), path=str(entry.get("path")),
+                  addresses=bool(entry.get("addresses")), notes=tuple(entry.get("notes") or ()))

@@ -10,13 +10,31 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import psutil
 
+from threaddoc.classify.rules import HOLD_RULES
 from threaddoc.model import SourceFile
 
+from .parse import filenames, module_of
+
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
+
+# Of the standard library, only the modules whose frames hold locks are read, to say where
+# they took them; its waits are known from the rule table.
+_HOLDING_MODULES = frozenset(rule.module for rule in HOLD_RULES)
+
+
+def files_to_read(raw: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The files of the program and its libraries that a dump's frames are in."""
+    files = set()
+    for filename in filenames(raw):
+        module, stdlib = module_of(filename)
+        if filename and not filename.startswith("<") and (not stdlib or module in _HOLDING_MODULES):
+            files.add(filename)
+    return files
 
 
 def read_sources(

@@ -87,6 +87,12 @@ def _cycle_finding(
                   else Confidence.LIKELY)
     if contradicted:
         confidence = Confidence.POSSIBLE
+    by_name = [edge.resource.label or edge.resource.name for edge in cycle if edge.resource.by_name]
+    if by_name:
+        confidence = Confidence.POSSIBLE
+        notes += (f"{and_list(list(dict.fromkeys(by_name)))} known by name only: the dump has no object "
+                  "addresses, so objects of the same name cannot be told apart; a live diagnosis "
+                  "(threaddoc diagnose PID) or py-spy's dump with --locals would confirm it",)
     return Finding(
         kind=kind,
         severity=Severity.CRITICAL,

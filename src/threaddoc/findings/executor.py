@@ -14,7 +14,7 @@ from threaddoc.resolve import ThreadAnalysis
 from . import fixes
 from .evidence import frame_evidence, thread_ref, wait_evidence
 from .model import Confidence, Evidence, Finding, ResourceRef, Severity
-from .pools import Pool, thread_pools
+from .pools import ANONYMOUS, Pool, thread_pools
 
 _FUTURE_WAITS = (WaitKind.FUTURE_RESULT, WaitKind.FUTURES_WAIT)
 
@@ -55,7 +55,7 @@ def _goes_elsewhere(submit: Submit, pool: Pool) -> bool:
     in child processes), or a thread pool whose workers are named otherwise."""
     if submit.executor is not None and "ProcessPool" in submit.executor:
         return True
-    return submit.name_prefix is not None and submit.name_prefix != pool.name
+    return submit.name_prefix is not None and submit.name_prefix != pool.name and pool.name != ANONYMOUS
 
 
 def _starvation_finding(
@@ -66,7 +66,10 @@ def _starvation_finding(
     if any(submit is not None and _goes_elsewhere(submit, pool) for submit in submits):
         return None
     every_submit_found = all(submit is not None for submit in submits)
-    confidence = Confidence.LIKELY if every_submit_found and not others_busy else Confidence.POSSIBLE
+    seen_whole = every_submit_found and not others_busy
+    # Workers grouped by name (no addresses) may be two pools taken for one: still a hang,
+    # but only possibly this one.
+    confidence = Confidence.LIKELY if seen_whole and not pool.by_name else Confidence.POSSIBLE
     workers = tuple(thread_ref(analyses[i], "starved worker") for i in pool.workers)
     blocked = tuple(
         (thread_ref(analysis, f"waits for {_waited_name(analysis)}"), wait_evidence(analysis, snapshot))
@@ -85,7 +88,7 @@ def _starvation_finding(
     only = "its only worker waits" if size == 1 else f"all {size} workers wait"
     return Finding(
         kind="executor-starvation",
-        severity=Severity.CRITICAL if confidence is Confidence.LIKELY else Severity.WARNING,
+        severity=Severity.CRITICAL if seen_whole else Severity.WARNING,
         confidence=confidence,
         title=f"thread pool {pool.name} is starved: {only} for futures queued behind "
               + ("it" if size == 1 else "them"),

@@ -50,6 +50,13 @@ def lock_order(
         )
         for lock in library
     )
+    if len(set(labels)) < len(labels):
+        # Known by name only, the locks of several objects of one kind look alike: the
+        # order to impose is the objects', whatever the call's arguments.
+        ordered = (f"{' and '.join(f'`{name}`' for name in dict.fromkeys(spellings))} are one attribute "
+                   "of different objects: take them in an order of the objects (a stable key, such "
+                   "as an id), never in the order of the call's arguments")
+        where = ""
     return (
         *around_library,
         Suggestion(
@@ -73,7 +80,7 @@ def _ordered_example(locks: Sequence[ResourceRef], spellings: Sequence[str]) -> 
     labels = [lock.label or lock.name for lock in locks]
     if any(lock.library is not None for lock in locks):
         return ""
-    if all("@0x" in label for label in labels):
+    if all("@0x" in label for label in labels) or len(set(labels)) < len(labels):
         # Locks of distinct objects reached by the same code (accounts, forks): no name
         # orders them, a stable key of the objects does.
         shapes = {re.sub(r"@0x[0-9a-f]+", "", label) for label in labels}

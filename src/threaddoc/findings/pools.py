@@ -14,6 +14,9 @@ from threaddoc.resolve import ThreadAnalysis
 class Pool:
     name: str
     workers: tuple[int, ...]  # thread indexes
+    # Grouped by thread name, not by work queue (a saved dump without addresses): two
+    # pools may have been taken for one.
+    by_name: bool = False
 
     @property
     def size_text(self) -> str:
@@ -21,28 +24,42 @@ class Pool:
 
 
 def thread_pools(analyses: Sequence[ThreadAnalysis]) -> list[Pool]:
-    """Workers grouped by the work queue their `_worker` loop reads: one queue, one pool."""
-    by_queue: dict[int, list[int]] = {}
+    """Workers grouped by the work queue their `_worker` loop reads: one queue, one pool.
+    Without addresses, by the name prefix the executor gives its workers."""
+    by_queue: dict[object, list[int]] = {}
     for index, analysis in enumerate(analyses):
-        queue = _work_queue_address(analysis.thread)
+        queue = _work_queue(analysis.thread)
         if queue is not None:
             by_queue.setdefault(queue, []).append(index)
-    return [Pool(_pool_name([analyses[i].thread.name for i in workers]),
-                 tuple(sorted(workers, key=lambda i: report_order(analyses[i].thread))))
-            for workers in by_queue.values()]
+    return [Pool(_pool_name([analyses[i].thread.name for i in workers]) if queue != "" else ANONYMOUS,
+                 tuple(sorted(workers, key=lambda i: report_order(analyses[i].thread))),
+                 by_name=isinstance(queue, str))
+            for queue, workers in by_queue.items()]
 
 
-def _work_queue_address(thread: Thread) -> int | None:
+ANONYMOUS = "(unnamed)"  # its workers' names are not known (a faulthandler dump)
+
+
+def _work_queue(thread: Thread) -> int | str | None:
     for frame in thread.frames:
         if frame.module == "concurrent.futures.thread" and frame.method_name == "_worker":
             queue = frame.local("work_queue")
-            return queue.address if queue is not None else None
+            if queue is not None:
+                return queue.address
+            if frame.locals:
+                return None
+            # An executor names its workers PREFIX_N; a dump without names (faulthandler)
+            # leaves one anonymous pool.
+            return _WORKER_SUFFIX.sub("", thread.name) if _WORKER_SUFFIX.search(thread.name) else ""
     return None
 
 
+_WORKER_SUFFIX = re.compile(r"_\d+$")
+
+
 def _pool_name(names: list[str]) -> str:
-    prefixes = {re.sub(r"_\d+$", "", name) for name in names}
-    return prefixes.pop() if len(prefixes) == 1 else "thread pool"
+    prefixes = {_WORKER_SUFFIX.sub("", name) for name in names}
+    return prefixes.pop() if len(prefixes) == 1 else ANONYMOUS
 
 
 def pool_of(pools: Sequence[Pool], thread_index: int) -> Pool | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from threaddoc import sourcecode
 from threaddoc.classify import Activity, WaitKind
-from threaddoc.model import Snapshot, Thread
+from threaddoc.model import Snapshot
 from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
@@ -53,7 +53,7 @@ def _exit_waits_for(
         return [i for pool in pools for i in pool.workers]
     daemons = _daemon_targets(snapshot)
     return [i for i, analysis in enumerate(analyses)
-            if i != exiting and _thread_target(analysis.thread) not in daemons]
+            if i != exiting and analysis.thread.target not in daemons]
 
 
 def _shutdown_waits_for(analyses: Sequence[ThreadAnalysis], index: int, pools: Sequence[Pool]) -> list[int]:
@@ -96,16 +96,6 @@ def _daemon_targets(snapshot: Snapshot) -> frozenset[str]:
     for source in snapshot.sources.values():
         names |= sourcecode.daemon_thread_targets(source)
     return frozenset(names)
-
-
-def _thread_target(thread: Thread) -> str | None:
-    """The function (or Thread subclass) a thread was started with: what `Thread.run` calls."""
-    for inner, outer in zip(thread.frames, thread.frames[1:]):
-        if outer.module == "threading" and outer.method_name == "run":
-            return inner.method_name
-        if inner.method_name == "run" and not inner.is_stdlib and outer.module == "threading":
-            return inner.class_name
-    return None
 
 
 def _finding(

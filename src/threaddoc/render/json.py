@@ -13,7 +13,7 @@ from threaddoc import __version__
 from threaddoc.findings import BUSY_KINDS
 from threaddoc.findings.main_thread import MainThread
 from threaddoc.findings.model import CycleStep, Evidence, Finding, ResourceRef, ThreadRef
-from threaddoc.model import Frame, KernelState, ProcessFacts, Progress
+from threaddoc.model import Frame, KernelState, Origin, ProcessFacts, Progress
 from threaddoc.pipeline import ManyReports, Report
 from threaddoc.resolve import Resource, ThreadAnalysis
 
@@ -68,7 +68,16 @@ def report_document(report: Report) -> JSONObject:
                     for index, analysis in enumerate(report.analyses)],
         "warnings": list(report.snapshot.warnings),
         "children": [report_document(child) for child in report.children],
+        "origin": _origin(report.snapshot.origin),
     }
+
+
+def _origin(origin: Origin | None) -> JSONObject | None:
+    """Where a report made from a saved dump or a core file came from; null when live."""
+    if origin is None:
+        return None
+    return {"format": origin.format, "file": origin.path, "addresses": origin.addresses,
+            "notes": list(origin.notes)}
 
 
 def _summary(report: Report, critical: list[Finding]) -> str:
@@ -90,7 +99,7 @@ def _holders(report: Report, waiter: int) -> list[str]:
 
 def _target(facts: ProcessFacts) -> JSONObject:
     return {
-        "pid": facts.pid,
+        "pid": facts.pid or None,  # unknown for a saved dump that does not name its process
         "cmdline": list(facts.cmdline),
         "exe": facts.exe,
         "python_version": facts.python_version,

@@ -23,7 +23,7 @@ from threaddoc.findings.model import (
     Verdict,
 )
 from threaddoc.findings.processes import signature
-from threaddoc.model import report_order
+from threaddoc.model import Snapshot, report_order
 from threaddoc.pipeline import ManyReports, Report
 from threaddoc.resolve import ThreadAnalysis
 from threaddoc.sanitize import clean_line
@@ -125,25 +125,35 @@ def render_many(many: ManyReports, style: Style = Style()) -> Iterator[str]:
         led = next((g for g in many.groups if g.reports[0] is report), None)
         also = f" (also {', '.join(str(p) for p in led.pids[1:])}: stuck the same way)" \
             if led is not None and len(led.reports) > 1 else ""
-        yield style.bold(f"=== process {report.snapshot.process.pid}{also} ===")
+        yield style.bold(f"=== {_subject(report.snapshot)}{also} ===")
         yield from render(report, style)
+
+
+def _subject(snapshot: Snapshot) -> str:
+    """What was diagnosed: a process, or a saved dump (whose PID may be unknown)."""
+    origin, pid = snapshot.origin, snapshot.process.pid
+    if origin is None:
+        return f"process {pid}"
+    dumped = clean_line(origin.described)
+    return f"process {pid} ({dumped.removeprefix('the ')})" if pid else dumped
 
 
 def _headline(report: Report, style: Style) -> Iterator[str]:
     facts = report.snapshot.process
+    subject = _subject(report.snapshot)
     critical = [f for f in report.findings if f.severity is Severity.CRITICAL]
     if report.verdict is Verdict.NO_HANG:
         counts = _activity_counts(report.analyses)
-        yield style.green(f"threaddoc: no hang found in process {facts.pid}") + f" ({counts})"
+        yield style.green(f"threaddoc: no hang found in {subject}") + f" ({counts})"
     elif report.verdict is Verdict.BUSY:
         busy = next(f for f in report.findings if f.kind in BUSY_KINDS)
-        yield style.yellow(f"threaddoc: BUSY, not hung: process {facts.pid}") + ": " + clean_line(busy.title)
+        yield style.yellow(f"threaddoc: BUSY, not hung: {subject}") + ": " + clean_line(busy.title)
     else:
         label = "DEADLOCK" if report.verdict is Verdict.DEADLOCK else "HANG"
-        yield style.red(f"threaddoc: {label} in process {facts.pid}") + ": " + clean_line(critical[0].title)
+        yield style.red(f"threaddoc: {label} in {subject}") + ": " + clean_line(critical[0].title)
         if len(critical) > 1:
             yield f"  and {len(critical) - 1} more critical finding{'s' * (len(critical) > 2)} below"
-    details = [f"pid {facts.pid}"]
+    details = [f"pid {facts.pid}"] if facts.pid else []
     if facts.python_version:
         details.append(f"Python {facts.python_version}")
     details.append(f"{len(report.analyses)} thread{'s' * (len(report.analyses) != 1)}")
@@ -220,7 +230,8 @@ def _cycle_step(step: CycleStep, previous: CycleStep, finding: Finding, style: S
         f" ({_resource_detail(step.resource)})")
     if step.waits_at is not None:
         yield from _evidence(step.waits_at, "          at ")
-    held = "held by" if finding.confidence is Confidence.CONFIRMED else "likely held by"
+    held = {Confidence.CONFIRMED: "held by", Confidence.LIKELY: "likely held by"}.get(
+        finding.confidence, "possibly held by")
     holder = "itself" if step.held_by == step.thread else _thread(step.held_by)
     yield f"          {held} {holder}"
 

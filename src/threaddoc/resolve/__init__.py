@@ -45,7 +45,10 @@ class Resource:
     # (`Account._lock`), or the object (`Account@0x7f3a1c2b4d10._lock`).
     label: str = ""
     library: str | None = None  # for locks kept inside a library object: "logging.Handler"
-    task: str | None = None  # for a future: the function submitted for it
+    task: str | None = None  # for a future: the function submitted for it; for a thread: its target
+    # Known by name only (a saved dump without addresses): `self._lock` of one object and
+    # `other._lock` of another share a key, so whatever rests on it is at most possible.
+    by_name: bool = False
 
     @property
     def rooted(self) -> bool:
@@ -217,9 +220,17 @@ def _waited_resource(
     if wait.kind.is_lock and wait.lock_attribute and wait.subject and wait.subject.address is not None:
         return _library_lock(wait.subject.type_name, wait.subject.address, wait.lock_attribute,
                              wait.lock_type, wait.library or "the library")
+    if wait.kind.is_lock and wait.lock_attribute and not snapshot.has_addresses:
+        return _library_lock(None, None, wait.lock_attribute, wait.lock_type, wait.library or "the library")
     if wait.kind.is_lock and wait.expression is not None and wait.site is not None:
         return root_expression(wait.expression, thread.frames[wait.site], snapshot, "lock")
     kind = _SUBJECT_KINDS.get(wait.kind)
+    if not snapshot.has_addresses and wait.site is not None and kind is not None:
+        if wait.kind is WaitKind.THREAD_JOIN:
+            return _joined_by_source(thread, wait.site, wait.expression, snapshot)
+        # No address for the event, queue or future: the program's spelling names it.
+        return root_expression(wait.expression, thread.frames[wait.site], snapshot, kind) \
+            if wait.expression is not None else None
     if kind is None or wait.subject is None or wait.subject.address is None:
         return None
     address = wait.subject.address
@@ -231,10 +242,42 @@ def _waited_resource(
                     label=name if kind == "thread" else f"{name} ({owner})")
 
 
+def _joined_by_source(thread: Thread, site: int, expression: str | None, snapshot: Snapshot,
+                      hops: int = 3) -> Resource | None:
+    """Without addresses, the thread joined is known only from the code that made it:
+    `worker = Thread(target=drain, name="drainer")` ... `worker.join()`, following a
+    thread passed as an argument back to the caller that passed it (a few frames at most)."""
+    frame = thread.frames[site]
+    source = snapshot.source(frame.filename)
+    if source is None or expression is None or not expression.isidentifier():
+        return None
+    function = sourcecode.enclosing_function(source, frame.line)
+    target, label = sourcecode.thread_started_for(source, function, expression, frame.line)
+    if target is not None or label is not None:
+        name = label or expression
+        return Resource(kind="thread", name=name, key=("thread", target or "", label or ""),
+                        detail=f"the thread `{expression}` started in {frame.function}, known by its "
+                               f"{'target ' + target if target else 'name'} only",
+                        label=name, task=target, by_name=True)
+    caller = thread.frames[site + 1] if site + 1 < len(thread.frames) else None
+    caller_source = snapshot.source(caller.filename) if caller is not None else None
+    if hops == 0 or caller is None or caller_source is None:
+        return None
+    if function is None:
+        return None
+    passed = sourcecode.argument_passed(caller_source, caller.line, function, expression)
+    return _joined_by_source(thread, site + 1, passed, snapshot, hops - 1)
+
+
 def _library_lock(
-    type_name: str | None, address: int, attribute: str, lock_type: str | None, library: str
+    type_name: str | None, address: int | None, attribute: str, lock_type: str | None, library: str
 ) -> Resource:
-    """A lock kept inside a library object, e.g. the RLock of a logging.Handler."""
+    """A lock kept inside a library object, e.g. the RLock of a logging.Handler; without an
+    address (a saved dump), any such object's lock."""
+    if address is None:
+        return Resource(kind="lock", name=f"self.{attribute}", key=("name", f"{library}.{attribute}"),
+                        detail=f"the lock {library} holds around emit(), known by name only",
+                        lock_type=lock_type, label=f"{library}.{attribute}", library=library, by_name=True)
     owner = _object_label(type_name, address)
     return Resource(kind="lock", name=f"self.{attribute}", key=("object", address, f".{attribute}"),
                     detail=f"the lock {library} holds around emit()",
@@ -307,9 +350,10 @@ def _held_by_library_frame(thread: Thread, index: int, snapshot: Snapshot) -> He
     if rule is None or index == 0 or thread.frames[index - 1].method_name != rule.callee:
         return None
     this = frame.local("self")
-    if this is None or this.address is None:
+    if (this is None or this.address is None) and snapshot.has_addresses:
         return None
-    lock = _library_lock(this.type_name, this.address, rule.lock_attribute, rule.lock_type, rule.library)
+    lock = _library_lock(this.type_name if this else None, this.address if this else None,
+                         rule.lock_attribute, rule.lock_type, rule.library)
     return Held(resource=lock, frame=index, line=_acquired_line(frame, snapshot), how="with")
 
 
@@ -332,6 +376,12 @@ def root_expression(text: str, frame: Frame, snapshot: Snapshot, kind: str) -> R
         path.insert(0, node.attr)
         node = node.value
     if not isinstance(node, ast.Name):
+        if not snapshot.has_addresses:
+            # Without addresses nothing is known better than by its spelling: threads at one
+            # `self.slots[i].wait()` are taken to wait alike, as threads by name are.
+            return Resource(kind=kind, name=text, label=text, by_name=True,
+                            key=("name", frame.module, sourcecode.canonical(text)),
+                            detail="computed expression (subscript or call), known by its spelling only")
         return Resource(kind=kind, name=text, label=text,
                         detail="computed expression (subscript or call): identity unknown")
     attributes = "".join(f".{part}" for part in path)
@@ -339,6 +389,8 @@ def root_expression(text: str, frame: Frame, snapshot: Snapshot, kind: str) -> R
     if class_attribute is not None:
         return class_attribute
     local = frame.local(node.id)
+    if local is None and not snapshot.has_addresses and _is_local_name(frame, snapshot, node.id):
+        return _known_by_name(text, node.id, path, frame, snapshot, kind)
     if local is not None:
         if local.address is None:
             return Resource(kind=kind, name=text, label=text,
@@ -359,6 +411,26 @@ def root_expression(text: str, frame: Frame, snapshot: Snapshot, kind: str) -> R
         kind=kind, name=text, key=("global", module, name + attributes),
         detail=f"module global in {module}", lock_type=lock_type, label=name + attributes,
     )
+
+
+def _is_local_name(frame: Frame, snapshot: Snapshot, name: str) -> bool:
+    source = snapshot.source(frame.filename)
+    function = sourcecode.enclosing_function(source, frame.line) if source is not None else None
+    return function is not None and name in sourcecode.local_names(function)
+
+
+def _known_by_name(text: str, root: str, path: list[str], frame: Frame, snapshot: Snapshot,
+                   kind: str) -> Resource:
+    """An object reached from a local or argument, in a dump without addresses: named by
+    its attributes (`._lock`), the only identity left. `self._lock` and `other._lock` then
+    look alike, whether or not they are one lock."""
+    attributes = "".join(f".{part}" for part in path)
+    # A bare local (`with left:`) has no name worth matching: the same object is `left` in
+    # one thread and `right` in the next. Any bare local is then a candidate for any other.
+    key: Key = ("name", attributes) if path else ("name", "<a local>")
+    lock_type = _lock_type_of_attribute(frame, snapshot, path[-1]) if path else None
+    return Resource(kind=kind, name=text, key=key, label=text, lock_type=lock_type, by_name=True,
+                    detail=f"`{text}` in {frame.function}, known by name only (the dump has no addresses)")
 
 
 def _class_attribute(root: str, path: list[str], frame: Frame, snapshot: Snapshot) -> Resource | None:
