@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import load, recording_names, report
 
+from threaddoc.collect.parse import without_values
 from threaddoc.collect.saved import SourceRoot, load_saved, read_local_sources
 from threaddoc.errors import UsageError
 from threaddoc.findings import Finding
@@ -190,3 +192,20 @@ def test_input_that_holds_no_dump_is_a_usage_error(text: str) -> None:
 def test_a_report_of_an_unknown_schema_version_is_refused() -> None:
     with pytest.raises(UsageError, match="schema_version 2"):
         load_saved('{"schema_version": 2, "threads": []}', "new.json")
+
+
+@pytest.mark.parametrize("name", [n for n in TOP_LEVEL if n.endswith(("py3.8", "py3.13"))])
+def test_what_is_saved_holds_no_value_yet_diagnoses_the_same(name: str) -> None:
+    # Collection keeps a local's type and address and drops its value, so a --save file
+    # never carries a password a frame held; the diagnosis needs identities only.
+    recording = load(name)
+    stripped = replace(recording, pyspy=tuple(without_values(entry) for entry in recording.pyspy))
+    saved = stripped.to_json()
+    values = {local["repr"] for entry in recording.pyspy for frame in entry["frames"]
+              for local in frame.get("locals") or () if local.get("repr")}
+    kept = {local["repr"] for entry in json.loads(saved)["pyspy"] for frame in entry["frames"]
+            for local in frame.get("locals") or () if local.get("repr")}
+    assert all(value.startswith("<") and value.endswith(">") and " object" in value for value in kept)
+    assert not {value for value in values if not value.startswith("<")} & kept
+    (again,) = reread(saved)
+    assert signature(again) == signature(report(name))

@@ -14,7 +14,7 @@ from typing import Any
 from threaddoc.errors import NoSuchProcess, NotPython, PySpyFailed, PySpyTimedOut, TargetError
 
 from .kernel import machine, read_children, read_kernel_states, read_open_files, read_undisturbed
-from .parse import filenames, module_of, python_version_of
+from .parse import filenames, module_of, python_version_of, without_values
 from .process import child_pids, process_facts
 from .pyspy import dump, find_py_spy, process_state, release_if_left_stopped
 from .recording import Recording, load_recording
@@ -41,7 +41,8 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, sampl
     warnings: list[str] = []
     history, dumps, paused = _take_samples(pid, executable, timeout, samples, interval, native, kernel,
                                            warnings)
-    raw = representative(dumps, busy_threads(history, dumps[-1]))
+    # Values never leave collection: the analysis needs identities only.
+    raw = [without_values(entry) for entry in representative(dumps, busy_threads(history, dumps[-1]))]
     # Threads started since: read them now.
     kernel.update(read_kernel_states(pid, [tid for tid in _thread_ids(raw) if str(tid) not in kernel]))
     files = read_open_files(pid)

@@ -45,6 +45,25 @@ def python_version_of(raw: Iterable[Mapping[str, Any]]) -> str | None:
 _LIBRARY_VERSION = re.compile(r"/lib/python(3\.\d+)t?/")
 
 
+def without_values(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A py-spy thread entry whose locals keep their identity (type and address) and lose
+    their value: what is saved (`--save`) must not hold a password a frame had in hand."""
+    return {**entry, "frames": [
+        {**frame, "locals": [_identity_only(local) for local in frame.get("locals") or ()]}
+        if frame.get("locals") else dict(frame)
+        for frame in entry.get("frames") or ()
+    ]}
+
+
+def _identity_only(local: Mapping[str, Any]) -> dict[str, Any]:
+    type_name = type_of_repr(local.get("repr"))
+    address = local.get("addr")
+    if type_name is None:
+        return {**local, "repr": None}
+    at = f" at {address:#x}" if isinstance(address, int) else ""
+    return {**local, "repr": f"<{type_name} object{at}>"}
+
+
 def _native_prefix(entry: Mapping[str, Any]) -> tuple[NativeFrame, ...]:
     """The C frames above the innermost Python frame: what the thread does in C right now."""
     prefix = []
