@@ -139,13 +139,17 @@ def representative(dumps: Sequence[Sequence[Mapping[str, Any]]],
     a non-blocking dump calls every thread active. A `busy` thread keeps the paused dump's
     frames: read while it ran, its stack may be torn."""
     last = dumps[-1]
+    if len(dumps) == 1:
+        return list(last)
+    # By thread id, once per dump: a scan per thread was quadratic at thousands of threads.
+    indexed = [{e.get("thread_id"): e for e in dump} for dump in dumps]
     chosen = []
     for entry in last:
         key = entry.get("thread_id")
         if key in busy:
             chosen.append(entry)
             continue
-        candidates = [next((e for e in dump if e.get("thread_id") == key), None) for dump in dumps]
+        candidates = [by_id.get(key) for by_id in indexed]
         stacks = [stack_sample([c], {})["stacks"].get(str(key)) if c is not None else None
                   for c in candidates]
         best, count = _most_seen(stacks)
