@@ -79,6 +79,14 @@ def _reading_options(command: click.decorators.FC) -> click.decorators.FC:
     return command
 
 
+def _locals_option(command: click.decorators.FC) -> click.decorators.FC:
+    return click.option("--show-locals", is_flag=True,
+                        help="Also print the values of each frame's local variables (text and JSON). "
+                             "Values whose names or contents look secret (passwords, tokens, keys, "
+                             "cookies, URLs with a password, Bearer/JWT/PEM/AWS shapes) are redacted, "
+                             "and the report says how many. Never written to --save files.")(command)
+
+
 def _output_options(command: click.decorators.FC) -> click.decorators.FC:
     command = click.option("--json", "as_json", is_flag=True,
                            help="Print the report as JSON (schema_version 1) instead of text: "
@@ -127,12 +135,13 @@ def cli() -> None:
                    "sources) to FILE (mode 0600), to re-run the diagnosis later with --from or "
                    "attach it to a ticket; with several processes, FILE.PID for each.")
 @_output_options
+@_locals_option
 @_sampling_options
 @_reading_options
 def diagnose_command(pids: tuple[int, ...], names: tuple[str, ...], children: bool, saved: str | None,
                      core: str | None, source_roots: tuple[str, ...], save: str | None, as_json: bool,
-                     color: bool | None, samples: int, interval: float, timeout: float, native: bool,
-                     py_spy: str | None) -> None:
+                     color: bool | None, show_locals: bool, samples: int, interval: float, timeout: float,
+                     native: bool, py_spy: str | None) -> None:
     """Attach to the running Python process PID and diagnose why it hangs.
 
     Reads every thread's stack with py-spy (the target needs no preparation and
@@ -145,15 +154,16 @@ def diagnose_command(pids: tuple[int, ...], names: tuple[str, ...], children: bo
     if saved is not None or core is not None:
         _check_offline_options(pids, names, children, save, native, saved, core)
         roots = [SourceRoot.parse(root) for root in source_roots]
-        reports = (diagnose_saved(saved, roots) if saved is not None
-                   else [diagnose_core(str(core), py_spy=py_spy, timeout=timeout, roots=roots)])
+        reports = (diagnose_saved(saved, roots, show_locals) if saved is not None
+                   else [diagnose_core(str(core), py_spy=py_spy, timeout=timeout, roots=roots,
+                                       show_locals=show_locals)])
         _finish(reports, [], single=len(reports) == 1, as_json=as_json, color=color)
     if source_roots:
         raise click.UsageError("--source-root applies to --from and --core only")
     targets = _targets(pids, names)
     run = functools.partial(_diagnose_live, save=save, several=len(targets) > 1, py_spy=py_spy,
                             timeout=timeout, samples=samples, interval=interval, native=native,
-                            children=children)
+                            children=children, show_locals=show_locals)
     if len(targets) == 1 and not names:
         _finish([run(targets[0])], [], single=True, as_json=as_json, color=color)
     reports, failures = [], []
@@ -274,10 +284,12 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               metavar="FILE",
               help="Also write the JSON report (schema_version 1) to FILE, mode 0600, replaced by "
                    "each later diagnosis.")
+@_locals_option
 @_sampling_options
 @_reading_options
 def run_command(command: tuple[str, ...], after: float | None, kill: bool, json_file: Path | None,
-                samples: int, interval: float, timeout: float, native: bool, py_spy: str | None) -> None:
+                show_locals: bool, samples: int, interval: float, timeout: float, native: bool,
+                py_spy: str | None) -> None:
     """Run CMD and diagnose it if it hangs: how a hung CI job explains itself.
 
     CMD keeps threaddoc's stdin, stdout and stderr and its exit status.  If it is
@@ -296,7 +308,7 @@ def run_command(command: tuple[str, ...], after: float | None, kill: bool, json_
       2    usage error (a bad --after DURATION, no CMD)"""
     sys.exit(supervise(RunPlan(command, after, kill, json_file, functools.partial(
         diagnose, py_spy=py_spy, timeout=timeout, samples=samples, interval=interval, native=native,
-        children=True))))
+        children=True, show_locals=show_locals))))
 
 
 def _emit(report: Report, as_json: bool, color: bool | None) -> None:

@@ -3,23 +3,38 @@
 Everything here is frozen: collection builds a `Snapshot` once and the analysis
 stages only derive new values from it.  Local variables carry their identity
 (type and address), never their value: a report cannot leak what the model
-never held.
+never held.  Only when asked (`--show-locals`) does a local also carry `shown`:
+its value as redaction left it, so a secret is replaced before it enters the model.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+_PYTHON_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class ShownValue:
+    """A local's value as `--show-locals` prints it: py-spy's repr of it, or, when its name
+    or its content looks secret, a placeholder and the reason."""
+
+    text: str
+    redacted: bool = False
+    reason: str | None = None  # why it is hidden: "its name looks like a password"
 
 
 @dataclass(frozen=True)
 class Local:
-    """A local variable or argument of a frame, by identity only."""
+    """A local variable or argument of a frame, by identity; its value only if asked for."""
 
     name: str
     address: int | None
     type_name: str | None
     is_arg: bool
+    shown: ShownValue | None = None  # only with --show-locals, and only for display
 
 
 @dataclass(frozen=True)
@@ -203,7 +218,9 @@ class SourceFile:
     modified_after_start: bool = False
 
     def line(self, number: int) -> str:
-        lines = self.text.splitlines()
+        # Lines as Python counts them: `str.splitlines` also ends a line at U+2028, NEL or a
+        # form feed, which a hostile (or merely odd) file holds in a comment or a string.
+        lines = _PYTHON_LINE_END.split(self.text)
         if 1 <= number <= len(lines):
             return lines[number - 1].strip()
         return ""
@@ -293,6 +310,7 @@ class Snapshot:
     child_processes: tuple[ChildProcess, ...] = ()
     native: bool = False  # collected with native frames (py-spy --native)
     origin: Origin | None = None  # read from a saved dump or a core file, not a live process
+    shows_locals: bool = False  # --show-locals: locals carry their (redacted) values
 
     def source(self, path: str) -> SourceFile | None:
         return self.sources.get(path)
@@ -301,6 +319,12 @@ class Snapshot:
     def has_addresses(self) -> bool:
         """Objects are known by address: identities are exact, not inferred from names."""
         return self.origin is None or self.origin.addresses
+
+    @property
+    def shown_values(self) -> tuple[ShownValue, ...]:
+        """The values of its locals shown with --show-locals, redacted ones included."""
+        return tuple(local.shown for thread in self.threads for frame in thread.frames
+                     for local in frame.locals if local.shown is not None)
 
 
 def report_order(thread: Thread) -> tuple[int, int, str]:

@@ -53,28 +53,30 @@ DEFAULT_INTERVAL = 0.25
 
 def record(pid: int, *, py_spy: str | None = None, timeout: float = 20.0,
            samples: int = DEFAULT_SAMPLES, interval: float = DEFAULT_INTERVAL,
-           native: bool = False, children: bool = False) -> Recording:
-    """What a diagnosis of a live process is made from; `--save` writes it."""
+           native: bool = False, children: bool = False, show_locals: bool = False) -> Recording:
+    """What a diagnosis of a live process is made from; `--save` writes it (never the values
+    `show_locals` keeps for the report)."""
     return collect(pid, py_spy=py_spy, timeout=timeout, samples=samples, interval=interval,
-                   native=native, all_children=children)
+                   native=native, all_children=children, show_locals=show_locals)
 
 
 def diagnose(pid: int, *, py_spy: str | None = None, timeout: float = 20.0,
              samples: int = DEFAULT_SAMPLES, interval: float = DEFAULT_INTERVAL,
-             native: bool = False, children: bool = False) -> Report:
+             native: bool = False, children: bool = False, show_locals: bool = False) -> Report:
     return analyse_recording(record(pid, py_spy=py_spy, timeout=timeout, samples=samples,
-                                    interval=interval, native=native, children=children))
+                                    interval=interval, native=native, children=children,
+                                    show_locals=show_locals))
 
 
-def diagnose_saved(path: str, roots: Sequence[SourceRoot] = ()) -> list[Report]:
+def diagnose_saved(path: str, roots: Sequence[SourceRoot] = (), show_locals: bool = False) -> list[Report]:
     """A saved dump (`--from FILE`, `-` for standard input), in whichever format it is."""
     text, written = read_dump_file(path)
-    return [analyse(snapshot) for snapshot in load_saved(text, path, roots, written)]
+    return [analyse(snapshot) for snapshot in load_saved(text, path, roots, written, show_locals)]
 
 
 def diagnose_core(core: str, *, py_spy: str | None = None, timeout: float = 20.0,
-                  roots: Sequence[SourceRoot] = ()) -> Report:
-    return analyse(load_core(core, py_spy, timeout, roots))
+                  roots: Sequence[SourceRoot] = (), show_locals: bool = False) -> Report:
+    return analyse(load_core(core, py_spy, timeout, roots, show_locals))
 
 
 # Several processes at once (`threaddoc diagnose 101 102 103`, `--name gunicorn`).

@@ -30,6 +30,7 @@ OPTIONS_SECTION = {"diagnose": "Usage", "demo": "Usage", "run": "Hangs in CI", "
 # Options README documents outside their command's section, and where.
 DOCUMENTED_ELSEWHERE = {
     ("diagnose", "--source-root"): "When nobody can attach any more",
+    ("run", "--show-locals"): "Secrets",
 }
 
 # Options README deliberately leaves out, with the reason.

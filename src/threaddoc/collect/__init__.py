@@ -14,11 +14,12 @@ from typing import Any
 from threaddoc.errors import NoSuchProcess, NotPython, PySpyFailed, PySpyTimedOut, TargetError
 
 from .kernel import machine, read_children, read_kernel_states, read_open_files, read_undisturbed
-from .parse import filenames, module_of, python_version_of, without_values
+from .parse import filenames, module_of, python_version_of
 from .process import child_pids, process_facts
 from .pyspy import dump, find_py_spy, process_state, release_if_left_stopped
 from .recording import Recording, load_recording
 from .sampling import busy_threads, representative, stack_sample, thread_times
+from .shown import values_apart
 from .sources import files_to_read, read_sources
 
 __all__ = ["Recording", "collect", "load_recording"]
@@ -34,15 +35,16 @@ D_STATE_ATTACH_SECONDS = 3.0
 
 def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, samples: int = 1,
             interval: float = 0.25, native: bool = False, with_pool_children: bool = True,
-            all_children: bool = False) -> Recording:
+            all_children: bool = False, show_locals: bool = False) -> Recording:
     executable = find_py_spy(py_spy)
     facts = process_facts(pid)
     kernel = read_undisturbed(pid)
     warnings: list[str] = []
     history, dumps, paused = _take_samples(pid, executable, timeout, samples, interval, native, kernel,
                                            warnings)
-    # Values never leave collection: the analysis needs identities only.
-    raw = [without_values(entry) for entry in representative(dumps, busy_threads(history, dumps[-1]))]
+    # Values never leave collection: the analysis needs identities only. Asked to show them,
+    # keep them redacted beside the recording (in memory, never saved).
+    raw, shown = values_apart(representative(dumps, busy_threads(history, dumps[-1])), show_locals)
     # Threads started since: read them now.
     kernel.update(read_kernel_states(pid, [tid for tid in _thread_ids(raw) if str(tid) not in kernel]))
     files = read_open_files(pid)
@@ -54,15 +56,15 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, sampl
     children: tuple[Recording, ...] = ()
     if all_children:
         children = _collect_children(child_pids(pid, recursive=True), MAX_CHILDREN, executable, timeout,
-                                     samples, interval, native, warnings)
+                                     samples, interval, native, warnings, show_locals=show_locals)
     elif with_pool_children and _uses_process_pool(raw):
         children = _collect_children(child_pids(pid), MAX_POOL_CHILDREN, executable, timeout, samples,
-                                     interval, native, warnings)
+                                     interval, native, warnings, show_locals=show_locals)
     return Recording(process=facts, pyspy=tuple(raw), sources=sources, warnings=tuple(warnings),
                      kernel=kernel, arch=machine(), children=children, open_files=files,
                      child_processes=tuple(child_facts),
                      history=tuple(history) if samples > 1 else (),
-                     native=native and paused)
+                     native=native and paused, shown=shown)
 
 
 def _take_samples(
@@ -160,7 +162,7 @@ def _uses_process_pool(raw: Sequence[Mapping[str, Any]]) -> bool:
 
 def _collect_children(
     pids: Sequence[int], limit: int, py_spy: str, timeout: float, samples: int, interval: float,
-    native: bool, warnings: list[str],
+    native: bool, warnings: list[str], *, show_locals: bool = False,
 ) -> tuple[Recording, ...]:
     """Child processes, so that a parent waiting on a result can be linked to the child
     that will not produce it. Children that are not Python (a shell, a compiler) are left
@@ -172,7 +174,8 @@ def _collect_children(
             break
         try:
             recordings.append(collect(child, py_spy=py_spy, timeout=timeout, samples=samples,
-                                      interval=interval, native=native, with_pool_children=False))
+                                      interval=interval, native=native, with_pool_children=False,
+                                      show_locals=show_locals))
         except (NotPython, NoSuchProcess):
             continue
         except TargetError as error:

@@ -13,11 +13,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from threaddoc.errors import UsageError
-from threaddoc.model import Origin, ProcessFacts, Snapshot, SourceFile
+from threaddoc.model import Origin, ProcessFacts, ShownValue, Snapshot, SourceFile
 
 from .kernel import child_process, kernel_state, open_files
 from .parse import parse_threads
 from .sampling import progress_of
+from .shown import ShownKey, with_shown_values
 
 FORMAT = "threaddoc-recording"
 FORMAT_VERSION = 1
@@ -40,6 +41,9 @@ class Recording:
     history: tuple[Mapping[str, Any], ...] = ()
     native: bool = False  # the dump holds native frames (py-spy --native)
     origin: Origin | None = None  # read from a saved dump or a core file, not a live process
+    # --show-locals: the locals' values, already redacted (None: not asked for). For the
+    # report only: `to_json` (what --save writes) leaves them out.
+    shown: Mapping[ShownKey, ShownValue] | None = field(default=None, repr=False)
 
     def to_snapshot(self) -> Snapshot:
         threads = tuple(
@@ -51,16 +55,19 @@ class Recording:
             )
             for thread in parse_threads(self.pyspy)
         )
+        if self.shown is not None:
+            threads = with_shown_values(threads, self.shown)
         return Snapshot(process=self.process, threads=threads, sources=self.sources,
                         warnings=self.warnings, children=tuple(c.to_snapshot() for c in self.children),
                         open_files=open_files(self.open_files),
                         child_processes=tuple(child_process(c, self.arch) for c in self.child_processes),
-                        native=self.native, origin=self.origin)
+                        native=self.native, origin=self.origin, shows_locals=self.shown is not None)
 
     def to_json(self) -> str:
         return json.dumps(self._document(), indent=1, sort_keys=False) + "\n"
 
     def _document(self) -> dict[str, Any]:
+        # Field by field, and never `shown`: a saved file holds no local's value.
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

@@ -28,6 +28,7 @@ from .parse import module_of, python_frames, python_version_of
 from .pyspy import dump_core, find_py_spy
 from .recording import FORMAT as RECORDING_FORMAT
 from .recording import Recording, load_recording
+from .shown import shown_values
 from .sources import MAX_SOURCE_BYTES, files_to_read
 from .textdumps import parse_text_dump
 
@@ -88,24 +89,31 @@ def read_dump_file(path: str) -> tuple[str, float | None]:
 
 
 def load_saved(text: str, path: str, roots: Sequence[SourceRoot] = (),
-               written: float | None = None) -> list[Snapshot]:
-    """The snapshot(s) a saved dump holds; several for a threaddoc report of several processes."""
+               written: float | None = None, show_locals: bool = False) -> list[Snapshot]:
+    """The snapshot(s) a saved dump holds; several for a threaddoc report of several processes.
+    Only py-spy's own JSON holds local values to show: what threaddoc writes never does."""
     document = _json_document(text)
     if isinstance(document, dict) and document.get("format") == RECORDING_FORMAT:
-        return [_from_recording(text, path)]
+        return _asked_for_values([_from_recording(text, path)], show_locals)
     if isinstance(document, dict) and "schema_version" in document:
-        return _from_report(document, path, roots, written)
+        return _asked_for_values(_from_report(document, path, roots, written), show_locals)
     if isinstance(document, list) and all(isinstance(entry, dict) for entry in document) \
             and any("frames" in entry for entry in document):
         return [from_pyspy_entries(document, Origin("py-spy-json", path, _has_addresses(document)),
-                                   roots, written, _pid_of(document))]
+                                   roots, written, _pid_of(document), show_locals=show_locals)]
     dump = parse_text_dump(text)
     if dump is None or not dump.threads:
         raise UsageError(f"no thread dump found in {'standard input' if path == '-' else path}",
                          FORMATS_REMEDY)
     notes = dump.notes + (("the dump is truncated: threads or frames are missing",)
                           if dump.truncated and not dump.notes else ())
-    return [from_pyspy_entries(dump.threads, Origin(dump.format, path, False, notes), roots, written)]
+    snapshot = from_pyspy_entries(dump.threads, Origin(dump.format, path, False, notes), roots, written)
+    return _asked_for_values([snapshot], show_locals)
+
+
+def _asked_for_values(snapshots: list[Snapshot], show_locals: bool) -> list[Snapshot]:
+    """--show-locals on a dump that holds no values: the report says there are none."""
+    return [replace(snapshot, shows_locals=True) for snapshot in snapshots] if show_locals else snapshots
 
 
 def named(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -154,16 +162,17 @@ def qualified(entries: Iterable[Mapping[str, Any]], roots: Sequence[SourceRoot])
 
 
 def from_pyspy_entries(entries: Sequence[Mapping[str, Any]], origin: Origin, roots: Sequence[SourceRoot],
-                       written: float | None, pid: int = 0) -> Snapshot:
+                       written: float | None, pid: int = 0, *, show_locals: bool = False) -> Snapshot:
     """A snapshot from py-spy-shaped thread entries, with the program's sources read from
-    this machine (through `roots`)."""
+    this machine (through `roots`); with `show_locals`, the values py-spy gave, redacted."""
+    shown = shown_values(entries) if show_locals else None
     if not origin.addresses:
         entries = qualified(entries, roots)
     entries = named(entries)
     sources, warnings = read_local_sources(files_to_read(entries), roots, written)
     recording = Recording(process=ProcessFacts(pid=pid, python_version=python_version_of(entries)),
                           pyspy=tuple(entries), sources=sources, origin=origin,
-                          warnings=(*_origin_warnings(origin), *warnings))
+                          warnings=(*_origin_warnings(origin), *warnings), shown=shown)
     return recording.to_snapshot()
 
 
@@ -336,7 +345,8 @@ def _progress(saved: Any) -> Progress | None:
                     gil_samples=int(saved.get("held_gil_samples") or 0))
 
 
-def load_core(core: str, py_spy: str | None, timeout: float, roots: Sequence[SourceRoot] = ()) -> Snapshot:
+def load_core(core: str, py_spy: str | None, timeout: float, roots: Sequence[SourceRoot] = (),
+              show_locals: bool = False) -> Snapshot:
     """The threads of a core file, read by py-spy; the sources from this machine."""
     try:
         info = os.stat(core)
@@ -357,4 +367,5 @@ def load_core(core: str, py_spy: str | None, timeout: float, roots: Sequence[Sou
     # A core says nothing of who was on a CPU: py-spy calls every thread of one active.
     entries = [{**entry, "active": False} for entry in entries]
     origin = Origin("core", core, _has_addresses(entries), notes)
-    return from_pyspy_entries(entries, origin, roots, info.st_mtime, _pid_of(entries))
+    return from_pyspy_entries(entries, origin, roots, info.st_mtime, _pid_of(entries),
+                              show_locals=show_locals)

@@ -13,9 +13,10 @@ from threaddoc import __version__
 from threaddoc.findings import BUSY_KINDS
 from threaddoc.findings.main_thread import MainThread
 from threaddoc.findings.model import CycleStep, Evidence, Finding, ResourceRef, ThreadRef
-from threaddoc.model import Frame, KernelState, Origin, ProcessFacts, Progress
+from threaddoc.model import Frame, KernelState, Local, Origin, ProcessFacts, Progress, ShownValue, Snapshot
 from threaddoc.pipeline import ManyReports, Report
 from threaddoc.resolve import Resource, ThreadAnalysis
+from threaddoc.sanitize import json_safe
 
 SCHEMA_VERSION = 1
 
@@ -33,9 +34,10 @@ def render_many(many: ManyReports, pretty: bool = True) -> str:
 
 
 def _dumps(document: JSONObject, pretty: bool) -> str:
+    """Readable non-ASCII text, but no raw C1 or bidi control: JSON is read on terminals too."""
     if pretty:
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
+        return json_safe(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
+    return json_safe(json.dumps(document, ensure_ascii=False, separators=(",", ":"))) + "\n"
 
 
 def many_document(many: ManyReports) -> JSONObject:
@@ -56,7 +58,7 @@ def many_document(many: ManyReports) -> JSONObject:
 
 def report_document(report: Report) -> JSONObject:
     critical = [f for f in report.findings if f.severity.value == "critical"]
-    return {
+    document: JSONObject = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "threaddoc", "version": __version__},
         "target": _target(report.snapshot.process),
@@ -64,12 +66,21 @@ def report_document(report: Report) -> JSONObject:
         "summary": _summary(report, critical),
         "main_thread": _main_thread(report.main_thread),
         "findings": [_finding(finding) for finding in report.findings],
-        "threads": [_thread(analysis, _holders(report, index), report.snapshot.native)
+        "threads": [_thread(analysis, _holders(report, index), report.snapshot)
                     for index, analysis in enumerate(report.analyses)],
         "warnings": list(report.snapshot.warnings),
         "children": [report_document(child) for child in report.children],
         "origin": _origin(report.snapshot.origin),
     }
+    if report.snapshot.shows_locals:
+        document["shown_locals"] = _shown_locals(report.snapshot)
+    return document
+
+
+def _shown_locals(snapshot: Snapshot) -> JSONObject:
+    """--show-locals: how many values are in the report, and how many of them are hidden."""
+    values = snapshot.shown_values
+    return {"values": len(values), "redacted": sum(1 for value in values if value.redacted)}
 
 
 def _origin(origin: Origin | None) -> JSONObject | None:
@@ -168,7 +179,7 @@ def _resource(resource: Resource | None) -> JSONObject | None:
     }
 
 
-def _thread(analysis: ThreadAnalysis, held_by: list[str], native: bool) -> JSONObject:
+def _thread(analysis: ThreadAnalysis, held_by: list[str], snapshot: Snapshot) -> JSONObject:
     thread = analysis.thread
     wait = analysis.wait
     site = analysis.site_frame
@@ -196,9 +207,9 @@ def _thread(analysis: ThreadAnalysis, held_by: list[str], native: bool) -> JSONO
         "kernel": _kernel(thread.kernel),
         "progress": _progress(thread.progress),
         "waiting_for_seconds": _seconds(analysis.waited_seconds),
-        "frames": [_frame(frame) for frame in thread.frames],
+        "frames": [_frame(frame, snapshot.shows_locals) for frame in thread.frames],
         "native_frames": [{"function": f.function, "library": f.library} for f in thread.native_frames]
-        if native else None,
+        if snapshot.native else None,
     }
 
 
@@ -226,20 +237,31 @@ def _kernel(kernel: KernelState | None) -> JSONObject | None:
     }
 
 
-def _frame(frame: Frame) -> JSONObject:
+def _frame(frame: Frame, shows_locals: bool) -> JSONObject:
     return {
         "function": frame.function,
         "file": frame.filename,
         "line": frame.line,
         "module": frame.module,
         "stdlib": frame.is_stdlib,
-        # Identities only: a local's value never leaves threaddoc unless asked for.
-        "locals": [
-            {"name": local.name, "type": local.type_name, "address": _hex(local.address),
-             "arg": local.is_arg}
-            for local in frame.locals
-        ],
+        "locals": [_local(local, shows_locals) for local in frame.locals],
     }
+
+
+def _local(local: Local, shows_locals: bool) -> JSONObject:
+    """Identities only: a local's value never leaves threaddoc unless asked for, and then
+    as `shown`, redacted where it looks secret (never as `value` or `repr`)."""
+    entry: JSONObject = {"name": local.name, "type": local.type_name, "address": _hex(local.address),
+                         "arg": local.is_arg}
+    if shows_locals:
+        entry["shown"] = _shown(local.shown)
+    return entry
+
+
+def _shown(shown: ShownValue | None) -> JSONObject | None:
+    if shown is None:
+        return None
+    return {"text": shown.text, "redacted": shown.redacted, "reason": shown.reason}
 
 
 def _hex(address: int | None) -> str | None:

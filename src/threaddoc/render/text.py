@@ -23,7 +23,7 @@ from threaddoc.findings.model import (
     Verdict,
 )
 from threaddoc.findings.processes import signature
-from threaddoc.model import Snapshot, report_order
+from threaddoc.model import Frame, ShownValue, Snapshot, Thread, report_order
 from threaddoc.pipeline import ManyReports, Report
 from threaddoc.resolve import ThreadAnalysis
 from threaddoc.sanitize import clean_line
@@ -75,6 +75,7 @@ def render(report: Report, style: Style = Style()) -> Iterator[str]:
     yield from _warnings(report, style)
     yield from _children(report, style)
     yield from _thread_table(report.analyses, style)
+    yield from _shown_locals(report.snapshot, style)
 
 
 def _children(report: Report, style: Style) -> Iterator[str]:
@@ -155,7 +156,7 @@ def _headline(report: Report, style: Style) -> Iterator[str]:
             yield f"  and {len(critical) - 1} more critical finding{'s' * (len(critical) > 2)} below"
     details = [f"pid {facts.pid}"] if facts.pid else []
     if facts.python_version:
-        details.append(f"Python {facts.python_version}")
+        details.append(f"Python {clean_line(facts.python_version)}")
     details.append(f"{len(report.analyses)} thread{'s' * (len(report.analyses) != 1)}")
     if facts.cmdline:
         details.append(clean_line(" ".join(facts.cmdline))[:160])
@@ -241,7 +242,7 @@ def _resource(resource: ResourceRef) -> str:
 
 
 def _resource_detail(resource: ResourceRef) -> str:
-    kind = resource.lock_type or resource.kind
+    kind = clean_line(resource.lock_type or resource.kind)
     return ", ".join(part for part in (kind, clean_line(resource.detail)) if part)
 
 
@@ -342,3 +343,48 @@ def _thread_row(analysis: ThreadAnalysis) -> tuple[str, str, str, str, str, str,
         clean_line(waits_on),
         clean_line(where),
     )
+
+
+def _shown_locals(snapshot: Snapshot, style: Style) -> Iterator[str]:
+    """--show-locals: each thread's frames with the values of their locals, innermost first;
+    what looks secret is hidden, and the heading says how many were."""
+    if not snapshot.shows_locals:
+        return
+    values = snapshot.shown_values
+    yield ""
+    if not values:
+        yield style.bold("Local variables (--show-locals): none to show") + f": {_why_no_values(snapshot)}"
+        return
+    redacted = sum(1 for value in values if value.redacted)
+    yield style.bold(f"Local variables (--show-locals): {len(values)} values, {redacted} redacted") + (
+        " because their names or contents look secret" if redacted else "")
+    for thread in sorted(snapshot.threads, key=report_order):
+        framed = [frame for frame in thread.frames if any(local.shown for local in frame.locals)]
+        if framed:
+            yield f"  {_thread_heading(thread)}"
+        for frame in framed:
+            yield f"    {_frame_heading(frame)}"
+            yield from (_local_line(local.name, local.shown, style) for local in frame.locals if local.shown)
+
+
+def _why_no_values(snapshot: Snapshot) -> str:
+    if snapshot.origin is None:
+        return "py-spy read no values"
+    return (f"{clean_line(snapshot.origin.described)} holds no values (threaddoc's own files never do; "
+            "`py-spy dump --json --locals` output does)")
+
+
+def _thread_heading(thread: Thread) -> str:
+    tid = f" (tid {thread.os_thread_id})" if thread.os_thread_id is not None else ""
+    return f'"{clean_line(thread.name)}"{tid}'
+
+
+def _frame_heading(frame: Frame) -> str:
+    return f"{clean_line(frame.function)} at {clean_line(display_path(frame.filename))}:{frame.line}"
+
+
+def _local_line(name: str, shown: ShownValue, style: Style) -> str:
+    if shown.redacted:
+        return f"      {clean_line(name)} = " + style.yellow(shown.text) + style.dim(
+            f" ({clean_line(shown.reason or 'it looks secret')})")
+    return f"      {clean_line(name)} = {clean_line(shown.text)}"
