@@ -180,3 +180,18 @@ def test_a_source_line_is_found_as_python_counts_lines() -> None:
     # U+2028, NEL and a form feed end a line for str.splitlines, not for Python.
     source = SourceFile("m.py", "a = 1  # \u2028 \x85 \x0c\nwith lock:\r\nb = 2\rc = 3\n")
     assert [source.line(number) for number in (1, 2, 3, 4)] == ["a = 1  #", "with lock:", "b = 2", "c = 3"]
+
+
+def test_an_error_naming_a_hostile_path_is_one_clean_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from threaddoc.cli import main
+
+    # What a command line can hold: no NUL, and bytes that are not UTF-8 arrive as
+    # surrogate escapes (0xff -> U+DCFF), which cannot be printed as they are.
+    argument = "".join(c for c in HOSTILE if c not in "\x00\ud800") + "\udcff"
+    with pytest.raises(SystemExit) as exited:
+        main(["diagnose", "--from", f"/nonexistent/{argument}.json"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    # Whitespace-like characters (CR, NEL, U+2028) become spaces; the others are escaped.
+    assert error.count("\n") == 1 and all(escaped in error for escaped in ("\\x1b[2J", "\\u202e", "\\udcff"))
+    assert_no_raw_control([(False, error.rstrip("\n"))])
