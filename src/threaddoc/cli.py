@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 import click
 
-from threaddoc import __version__, demo
+from threaddoc import __version__, demo, stopsignals
 from threaddoc.collect.process import python_processes_named
 from threaddoc.collect.saved import SourceRoot
 from threaddoc.errors import (
@@ -19,6 +19,7 @@ from threaddoc.errors import (
     EXIT_HANG,
     EXIT_NO_HANG,
     EXIT_USAGE,
+    Interrupted,
     NoSuchProcess,
     TargetError,
     ThreaddocError,
@@ -51,7 +52,9 @@ Exit status:
   1  a hang or deadlock was diagnosed
   2  usage error
   3  the target could not be inspected (no such process, not Python,
-     permission denied, py-spy missing or failing)"""
+     permission denied, py-spy missing or failing)
+  129, 130, 143  stopped by SIGHUP, SIGINT, SIGTERM (the target is left
+     as it was)"""
 
 
 def _sampling_options(command: click.decorators.FC) -> click.decorators.FC:
@@ -342,7 +345,18 @@ def _exit_status(verdict: Verdict) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: every failure becomes one line on stderr and a documented status."""
+    """Entry point: every failure becomes one line on stderr and a documented status;
+    SIGINT, SIGTERM and SIGHUP too (128+N), after py-spy is stopped (stopsignals.py)."""
+    stopsignals.raise_in_main_thread()
+    try:
+        _main(argv)
+    except Interrupted as error:  # arrived as a finished run was exiting
+        _fail(error.one_line(), error.exit_code)
+    finally:
+        stopsignals.disarm()
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         status = cli.main(args=argv, prog_name="threaddoc", standalone_mode=False)
     except click.UsageError as error:
@@ -350,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"threaddoc: {error.format_message()} — {hint}", EXIT_USAGE)
     except click.exceptions.Abort:
         _fail("threaddoc: interrupted", 130)
-    except ThreaddocError as error:
+    except (ThreaddocError, Interrupted) as error:
         _fail(error.one_line(), error.exit_code)
     except KeyboardInterrupt:
         _fail("threaddoc: interrupted", 130)

@@ -63,5 +63,37 @@ class PySpyTimedOut(PySpyFailed):
     pass
 
 
-class TargetExited(TargetError):
-    pass
+class TargetExited(NoSuchProcess):
+    """The target existed when the diagnosis began and is gone (or a zombie) now."""
+
+
+class PidReused(TargetExited):
+    """The PID now names another process (a different start time): one report must never
+    mix two processes' stacks."""
+
+
+class AlreadyTraced(TargetError):
+    """Another debugger (gdb, strace, a second py-spy that did not let go) is attached:
+    ptrace allows one tracer, so py-spy cannot pause the target."""
+
+
+class UnsupportedPython(NotPython):
+    """A CPython whose interpreter layout threaddoc does not read (outside 3.8 to 3.13)."""
+
+
+# A signal that ends threaddoc ends it as shells report a command killed by it: 128+N.
+_SIGNAL_WORDS = {1: ("SIGHUP", "hung up"), 2: ("SIGINT", "interrupted"), 15: ("SIGTERM", "terminated")}
+
+
+class Interrupted(BaseException):  # not an Exception: an `except Exception` must let it through
+    """SIGINT, SIGTERM or SIGHUP arrived: py-spy is stopped, the target left as it was found,
+    and threaddoc exits with 128+N."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+    def one_line(self) -> str:
+        name, word = _SIGNAL_WORDS.get(self.signum, (f"signal {self.signum}", "stopped"))
+        return f"threaddoc: {word} ({name}) before the diagnosis finished; the target was left as it was"

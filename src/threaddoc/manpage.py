@@ -109,7 +109,10 @@ def render() -> str:
         ".TP", "\\fB2\\fR", "Usage error.",
         ".TP", "\\fB3\\fR",
         "The target could not be inspected: no such process, not Python, permission denied, "
-        "py\\-spy missing, failing or timing out.",
+        "py\\-spy missing, failing or timing out, an unsupported CPython, traced by another "
+        "debugger, exited during the diagnosis.",
+        ".TP", "\\fB129\\fR, \\fB130\\fR, \\fB143\\fR",
+        "Stopped by SIGHUP, SIGINT, SIGTERM (128 + the signal's number); the target is left as it was.",
         ".PP",
         "\\fBthreaddoc run\\fR exits with the command's own status (128+N when signal N ended it), "
         "124 when the command was diagnosed and stopped by \\fB\\-\\-kill\\fR, 126 when it cannot be "

@@ -33,6 +33,7 @@ from typing import ClassVar, Optional, Union
 
 import psutil
 
+from threaddoc.collect.guardian import GUARDIAN
 from threaddoc.collect.process import process_facts
 from threaddoc.collect.pyspy import process_state, release_if_left_stopped
 from threaddoc.errors import ThreaddocError, UsageError
@@ -482,8 +483,11 @@ class _Diagnosis:
 
 
 def _children_of_threaddoc(exclude: int) -> list[psutil.Process]:
+    """py-spy processes: our children but the command and the guardian (which must outlive
+    us, should we be killed: collect/guardian.py)."""
+    spared = (exclude, GUARDIAN.pid)
     try:
-        return [child for child in psutil.Process().children() if child.pid != exclude]
+        return [child for child in psutil.Process().children() if child.pid not in spared]
     except psutil.Error:
         return []
 

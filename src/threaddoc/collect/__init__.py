@@ -15,8 +15,16 @@ from threaddoc.errors import NoSuchProcess, NotPython, PySpyFailed, PySpyTimedOu
 
 from .kernel import machine, read_children, read_kernel_states, read_open_files, read_undisturbed
 from .parse import filenames, module_of, python_version_of
-from .process import child_pids, process_facts
-from .pyspy import dump, find_py_spy, process_state, release_if_left_stopped
+from .process import (
+    child_pids,
+    ensure_same_process,
+    identity,
+    process_facts,
+    reading,
+    refuse_if_traced,
+    refuse_unsupported_python,
+)
+from .pyspy import dump, find_py_spy
 from .recording import Recording, load_recording
 from .sampling import busy_threads, representative, stack_sample, thread_times
 from .shown import values_apart
@@ -37,11 +45,13 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, sampl
             interval: float = 0.25, native: bool = False, with_pool_children: bool = True,
             all_children: bool = False, show_locals: bool = False) -> Recording:
     executable = find_py_spy(py_spy)
+    started = identity(pid)  # the process this diagnosis is about, whatever its PID names later
     facts = process_facts(pid)
+    refuse_if_traced(pid)
     kernel = read_undisturbed(pid)
     warnings: list[str] = []
     history, dumps, paused = _take_samples(pid, executable, timeout, samples, interval, native, kernel,
-                                           warnings)
+                                           warnings, started=started)
     # Values never leave collection: the analysis needs identities only. Asked to show them,
     # keep them redacted beside the recording (in memory, never saved).
     raw, shown = values_apart(representative(dumps, busy_threads(history, dumps[-1])), show_locals)
@@ -51,8 +61,10 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, sampl
     child_facts = read_children(pid)
     sources, source_warnings = read_sources(pid, files_to_read(raw), facts.create_time)
     warnings.extend(source_warnings)
+    ensure_same_process(pid, started)  # what was read since the dumps is of the same process
     if facts.python_version is None:
         facts = dataclasses.replace(facts, python_version=python_version_of(raw))
+        refuse_unsupported_python(pid, facts.python_version)
     children: tuple[Recording, ...] = ()
     if all_children:
         children = _collect_children(child_pids(pid, recursive=True), MAX_CHILDREN, executable, timeout,
@@ -69,12 +81,13 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, sampl
 
 def _take_samples(
     pid: int, py_spy: str, timeout: float, samples: int, interval: float, native: bool,
-    kernel: Mapping[str, Mapping[str, str]], warnings: list[str],
+    kernel: Mapping[str, Mapping[str, str]], warnings: list[str], *, started: int | None = None,
 ) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], bool]:
     """`samples` dumps `interval` apart. Only the last one pauses the target (ptrace), so
     however many samples are taken, the target is stopped for one dump's time; the
     others are read while it runs. CPU times are read just before each dump. Also says
-    whether the last dump could pause the target."""
+    whether the last dump could pause the target. Each sample must be of the process
+    the diagnosis began with (`started`: its identity)."""
     history: list[dict[str, Any]] = []
     dumps: list[list[dict[str, Any]]] = []
     paused = False
@@ -82,12 +95,13 @@ def _take_samples(
         if index:
             time.sleep(interval)
         at, (cpu, queued) = time.monotonic(), thread_times(pid)
-        if index < samples - 1:
-            entries = _unpaused_dump(pid, py_spy, timeout)
-            if entries is None:
-                continue
-        else:
-            entries, paused = _blocking_dump(pid, py_spy, timeout, native, kernel, warnings)
+        with reading(pid, started):
+            if index < samples - 1:
+                entries = _unpaused_dump(pid, py_spy, timeout)
+            else:
+                entries, paused = _blocking_dump(pid, py_spy, timeout, native, kernel, warnings)
+        if entries is None:
+            continue
         dumps.append(entries)
         history.append(stack_sample(entries, cpu, at, queued))
     return history, dumps, paused
@@ -115,12 +129,10 @@ def _blocking_dump(
     """A consistent picture, or, when the target cannot be paused in time (a thread in
     uninterruptible sleep), a non-blocking read that says so."""
     sleepers = sorted(tid for tid, entry in kernel.items() if entry.get("stat") == "D")
-    was_stopped = process_state(pid) in ("T", "t")
     attach_timeout = min(timeout, D_STATE_ATTACH_SECONDS) if sleepers else timeout
     try:
         return _paused_dump(pid, py_spy, attach_timeout, native), True
-    except PySpyTimedOut:
-        release_if_left_stopped(pid, was_stopped)
+    except PySpyTimedOut:  # dump() has cancelled the stop its attach left pending
         who = f"thread {', '.join(sleepers)} is in uninterruptible sleep (D)" if sleepers else \
             "it did not respond"
         warnings.append(

@@ -4,7 +4,9 @@ py-spy is the one component that attaches to the target: it reads the
 interpreter's memory through process_vm_readv and pauses the target (ptrace) only
 for the duration of a blocking dump.  Every run is bounded by a timeout, after
 which py-spy's own process group is killed; a SIGSTOP its attach left pending is
-then cancelled, so the target is never left stopped.
+then cancelled, so the target is never left stopped.  The same happens when threaddoc
+is interrupted, and, should threaddoc be killed outright (SIGKILL runs no cleanup), its
+guardian process does it (see guardian.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,13 @@ from threaddoc.errors import (
     PySpyMissing,
     PySpyTimedOut,
 )
+
+from .guardian import GUARDIAN
+from .guardian_process import process_state, release_if_left_stopped, resume_after_cut_short_attach
+
+__all__ = ["dump", "dump_core", "find_py_spy", "process_state", "release_if_left_stopped"]
+
+KILLED_EXIT_SECONDS = 5.0  # for a SIGKILLed py-spy to be reaped
 
 PERMISSION_REMEDY = (
     "run threaddoc as root (sudo), or give it CAP_SYS_PTRACE, or allow ptrace of your own "
@@ -69,7 +78,27 @@ def dump(pid: int, py_spy: str, timeout: float, *, blocking: bool = True,
         command.append("--nonblocking")
     elif native:
         command.append("--native")
-    return _run(command, timeout, lambda output: _error_from_output(pid, output))
+    was_stopped = process_state(pid) in ("T", "t")
+    watch = GUARDIAN.watch(pid, blocking=blocking, was_stopped=was_stopped)
+
+    def leave_target_as_found(returncode: int) -> None:
+        if blocking:
+            _leave_as_found(pid, was_stopped, cut_short=returncode < 0)
+        watch.done()
+
+    return _run(command, timeout, lambda output: _error_from_output(pid, output),
+                inherited=watch.inherited, when_gone=leave_target_as_found)
+
+
+def _leave_as_found(pid: int, was_stopped: bool, cut_short: bool) -> None:
+    """py-spy is gone, and detached. One that died by a signal (killed on timeout or
+    interrupt) may have died mid-attach: continue the target outright. One that exited
+    by itself detached properly; still, a stop left pending by one of its error paths
+    would freeze the target later: look, and continue it only if so."""
+    if cut_short:
+        resume_after_cut_short_attach(pid, was_stopped)
+    else:
+        release_if_left_stopped(pid, was_stopped)
 
 
 def dump_core(core: str, py_spy: str, timeout: float, *, with_locals: bool = True) -> list[dict[str, Any]]:
@@ -87,32 +116,27 @@ def _core_error(output: str) -> Exception:
         "not read), and the Python binary and libraries it names must be at the same paths here")
 
 
-def _run(command: list[str], timeout: float, error_of: Callable[[str], Exception]) -> list[dict[str, Any]]:
-    env = dict(os.environ, RUST_BACKTRACE="0")
-    try:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=True,
-        )
-    except OSError as error:
-        raise PySpyMissing(f"py-spy could not be started ({error.strerror})",
-                           "reinstall it with `pip install --force-reinstall py-spy`") from None
+def _run(command: list[str], timeout: float, error_of: Callable[[str], Exception], *,
+         inherited: Sequence[int] = (), when_gone: Callable[[int], None] | None = None,
+         ) -> list[dict[str, Any]]:
+    """Run py-spy and parse its JSON. `inherited` descriptors are passed on to it (the
+    guardian's hold pipe); `when_gone(returncode)` runs once py-spy is reaped, however
+    it ended (negative: by a signal, ours on timeout or interrupt included)."""
+    process = _start(command, inherited)
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(process)
+        _kill_group(process, when_gone)
         raise PySpyTimedOut(
             f"py-spy did not finish within {timeout:g}s",
             "the target may be in uninterruptible sleep or very large; retry with a larger --timeout",
         ) from None
     except BaseException:
-        # Interrupted (Ctrl-C): py-spy must not outlive us with the target paused.
-        _kill_group(process)
+        # Interrupted (Ctrl-C, SIGTERM): py-spy must not outlive us with the target paused.
+        _kill_group(process, when_gone)
         raise
+    if when_gone is not None:
+        when_gone(process.returncode)
     if process.returncode != 0:
         raise error_of(stdout.decode(errors="replace") + stderr.decode(errors="replace"))
     try:
@@ -126,53 +150,34 @@ def _run(command: list[str], timeout: float, error_of: Callable[[str], Exception
     return parsed
 
 
-def process_state(pid: int) -> str:
-    """The process's state letter from /proc/PID/stat ("T" stopped, "D" uninterruptible...)."""
+def _start(command: list[str], inherited: Sequence[int]) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, RUST_BACKTRACE="0")
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return "?"
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # its own group: killed as one, and Ctrl-C is ours to handle
+            pass_fds=tuple(inherited),
+        )
+    except OSError as error:
+        raise PySpyMissing(f"py-spy could not be started ({error.strerror})",
+                           "reinstall it with `pip install --force-reinstall py-spy`") from None
 
 
-def release_if_left_stopped(pid: int, was_stopped: bool) -> bool:
-    """py-spy attaches with PTRACE_ATTACH, which sends SIGSTOP; killed before the thread took
-    it (a thread in uninterruptible sleep takes it only when it wakes), the stop stays
-    pending and would freeze the target later. SIGCONT discards a pending stop. A target
-    that was stopped before we came is left as it was."""
-    if was_stopped or not (process_state(pid) in ("T", "t") or _stop_pending(pid)):
-        return False
-    with contextlib.suppress(OSError):
-        os.kill(pid, signal.SIGCONT)
-        return True
-    return False
-
-
-_SIGSTOP_BIT = 1 << (signal.SIGSTOP - 1)
-
-
-def _stop_pending(pid: int) -> bool:
-    """A SIGSTOP waits in some thread's (or the process's) pending set."""
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return False
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status", encoding="ascii", errors="replace") as handle:
-                for line in handle:
-                    if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & _SIGSTOP_BIT:
-                        return True
-        except (OSError, ValueError, IndexError):
-            continue
-    return False
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
+def _kill_group(process: subprocess.Popen[bytes], when_gone: Callable[[int], None] | None) -> None:
+    """SIGKILL py-spy's group and reap it. One that cannot be reaped in time (stuck in the
+    kernel) is left to the guardian, which waits for it when threaddoc exits."""
     with contextlib.suppress(OSError):
         os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
+    try:
+        process.wait(timeout=KILLED_EXIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        return
+    if when_gone is not None:
+        when_gone(process.returncode)
 
 
 def _error_from_output(pid: int, output: str) -> Exception:
