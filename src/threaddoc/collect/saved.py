@@ -17,20 +17,25 @@ import os
 import stat
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from threaddoc import sourcecode
 from threaddoc.errors import PySpyFailed, UsageError
 from threaddoc.model import KernelState, Origin, ProcessFacts, Progress, Snapshot, SourceFile
 
-from .parse import module_of, python_frames, python_version_of
+# SourceRoot and read_local_sources are used by the CLI and the pipeline from here.
+from .localsources import SourceRoot as SourceRoot
+from .localsources import find_local_sources
+from .localsources import read_local_sources as read_local_sources
+from .parse import is_native, module_of, python_frames, python_version_of
 from .pyspy import dump_core, find_py_spy
 from .recording import FORMAT as RECORDING_FORMAT
 from .recording import Recording, load_recording
 from .shown import shown_values
-from .sources import MAX_SOURCE_BYTES, files_to_read
+from .sources import files_to_read
 from .textdumps import parse_text_dump
+from .wellformed import is_well_typed, mappings, pyspy_entries
 
 MAX_DUMP_BYTES = 256 * 1024 * 1024  # a whole CI log may be passed; more is not a log
 
@@ -38,32 +43,6 @@ FORMATS_REMEDY = (
     "pass py-spy `dump --json` output, a faulthandler dump, pytest-timeout output, or a file "
     "written by threaddoc (`--save` or `--json`)"
 )
-
-
-@dataclass(frozen=True)
-class SourceRoot:
-    """Where the dumped program's files are on this machine: `OLD=NEW` replaces the prefix
-    OLD of a dumped path by NEW; a plain directory is searched for the dumped path's
-    trailing components, longest first (`/builds/app/src/m.py` -> `DIR/src/m.py`)."""
-
-    directory: str
-    replaces: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> SourceRoot:
-        if "=" in text:
-            old, new = text.split("=", 1)
-            return cls(directory=new, replaces=old.rstrip("/") or "/")
-        return cls(directory=text)
-
-    def candidates(self, path: str) -> Iterable[str]:
-        if self.replaces is not None:
-            if path == self.replaces or path.startswith(self.replaces.rstrip("/") + "/"):
-                yield os.path.join(self.directory, path[len(self.replaces):].lstrip("/"))
-            return
-        parts = [part for part in path.split("/") if part and part != ".."]
-        for start in range(len(parts)):
-            yield os.path.join(self.directory, *parts[start:])
 
 
 def read_dump_file(path: str) -> tuple[str, float | None]:
@@ -77,15 +56,21 @@ def read_dump_file(path: str) -> tuple[str, float | None]:
                 info = os.fstat(handle.fileno())
                 if not stat.S_ISREG(info.st_mode) and not stat.S_ISFIFO(info.st_mode):
                     raise UsageError(f"{path} is not a regular file", FORMATS_REMEDY)
+                if info.st_size > MAX_DUMP_BYTES:  # refused before a byte of it is read
+                    raise _too_large(path)
                 data = handle.read(MAX_DUMP_BYTES + 1)
                 written = info.st_mtime
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}",
                          "check the path and its permissions") from None
     if len(data) > MAX_DUMP_BYTES:
-        raise UsageError(f"{path} is larger than {MAX_DUMP_BYTES // (1024 * 1024)} MiB",
-                         "cut the part of the log that holds the dump")
+        raise _too_large(path)
     return data.decode("utf-8", errors="replace"), written
+
+
+def _too_large(path: str) -> UsageError:
+    return UsageError(f"{'standard input' if path == '-' else path} is larger than "
+                      f"{MAX_DUMP_BYTES // (1024 * 1024)} MiB", "cut the part of the log that holds the dump")
 
 
 def load_saved(text: str, path: str, roots: Sequence[SourceRoot] = (),
@@ -144,16 +129,16 @@ def qualified(entries: Iterable[Mapping[str, Any]], roots: Sequence[SourceRoot])
     `self`'s type in the locals) name a frame by its code's bare name (`join`); the rules
     and the report know methods by `Thread.join`. The class is read from the file at the
     frame's line, the standard library's included, wherever it is found on this machine."""
-    texts: dict[str, SourceFile | None] = {}
+    entries = list(entries)
+    found = find_local_sources({str(frame.get("filename") or "") for entry in entries
+                                for frame in entry.get("frames") or ()}, roots).found
+    texts = {filename: SourceFile(filename, local.text) for filename, local in found.items()}
 
     def qualify(frame: Mapping[str, Any]) -> dict[str, Any]:
         name, filename = str(frame.get("name") or ""), str(frame.get("filename") or "")
         if not name.isidentifier():
             return dict(frame)
-        if filename not in texts:
-            found = _find_local(filename, roots)
-            texts[filename] = SourceFile(filename, found[1]) if found is not None else None
-        source = texts[filename]
+        source = texts.get(filename)
         method = sourcecode.qualified_function(source, int(frame.get("line") or 0), name) \
             if source is not None else None
         return {**frame, "name": method or name}
@@ -165,6 +150,8 @@ def from_pyspy_entries(entries: Sequence[Mapping[str, Any]], origin: Origin, roo
                        written: float | None, pid: int = 0, *, show_locals: bool = False) -> Snapshot:
     """A snapshot from py-spy-shaped thread entries, with the program's sources read from
     this machine (through `roots`); with `show_locals`, the values py-spy gave, redacted."""
+    entries, cut = pyspy_entries(entries)  # a file's JSON may be of any shape and size
+    origin = replace(origin, notes=(*origin.notes, *cut))
     shown = shown_values(entries) if show_locals else None
     if not origin.addresses:
         entries = qualified(entries, roots)
@@ -194,79 +181,43 @@ def _json_document(text: str) -> Any:
         return None  # a log that happens to start with a bracket: try it as text
 
 
+# What a damaged file of threaddoc's own formats raises while it is turned into snapshots.
+_DAMAGED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
+
+
 def _from_recording(text: str, path: str) -> Snapshot:
+    damaged = UsageError(f"{path} is a damaged threaddoc recording", "record it again with --save")
     try:
-        recording = load_recording(text)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise UsageError(f"{path} is a damaged threaddoc recording", "record it again with --save") from None
-    origin = recording.origin or Origin("threaddoc-recording", path, True)
-    return replace(recording, origin=origin).to_snapshot()
+        recording = _well_formed(load_recording(text))
+        snapshot = replace(recording, origin=recording.origin or Origin("threaddoc-recording", path, True)
+                           ).to_snapshot()
+    except _DAMAGED:
+        raise damaged from None
+    if not is_well_typed(snapshot):
+        raise damaged
+    return snapshot
+
+
+def _well_formed(recording: Recording) -> Recording:
+    """The recording with py-spy's entries shaped as py-spy writes them and within limits,
+    its children's too."""
+    entries, cut = pyspy_entries(list(recording.pyspy))
+    return replace(recording, pyspy=tuple(entries), warnings=(*recording.warnings, *cut),
+                   children=tuple(_well_formed(child) for child in recording.children))
 
 
 def _has_addresses(entries: Sequence[Mapping[str, Any]]) -> bool:
-    return any(isinstance(local, dict) and isinstance(local.get("addr"), int)
-               for entry in entries for frame in python_frames(entry) for local in frame.get("locals") or ())
+    # Of entries from a file: any shape (`mappings` skips what is no list of mappings).
+    return any(isinstance(local.get("addr"), int) for entry in mappings(list(entries))
+               for frame in mappings(entry.get("frames")) if not is_native(frame)
+               for local in mappings(frame.get("locals")))
 
 
 def _pid_of(entries: Sequence[Mapping[str, Any]]) -> int:
-    pids = {entry.get("pid") for entry in entries}
+    given = [entry.get("pid") for entry in mappings(list(entries))]
+    pids = {pid if isinstance(pid, int) else None for pid in given}
     pid = pids.pop() if len(pids) == 1 else None
     return pid if isinstance(pid, int) and pid > 0 else 0
-
-
-def read_local_sources(paths: Iterable[str], roots: Sequence[SourceRoot],
-                       written: float | None) -> tuple[dict[str, SourceFile], list[str]]:
-    """The dumped program's files as found on this machine, keyed by the dumped path.
-
-    The dump names the files, and it may come from anyone: only regular `.py` files of
-    limited size are read, and only their lines at the dumped frames reach a report."""
-    sources: dict[str, SourceFile] = {}
-    missing: list[str] = []
-    stale: list[str] = []
-    for path in sorted(set(paths)):
-        found = _find_local(path, roots)
-        if found is None:
-            missing.append(path)
-            continue
-        local, text, mtime = found
-        changed = written is not None and mtime > written + 1.0
-        sources[path] = SourceFile(path=path, text=text, modified_after_start=changed)
-        if changed:
-            stale.append(local)
-    warnings = [f"{local} changed after the dump was written; its line numbers may be off" for local in stale]
-    if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        warnings.append(f"source not found on this machine for {shown}: what those frames wait for "
-                        "is read from the standard library's frames only (map the paths with "
-                        "--source-root)")
-    return sources, warnings
-
-
-def _find_local(path: str, roots: Sequence[SourceRoot]) -> tuple[str, str, float] | None:
-    if not path.endswith((".py", ".pyw")):
-        return None
-    # An explicit OLD=NEW mapping wins; then the path itself (the dump was taken on this
-    # machine, or the standard library is at the same place); then the searched roots, whose
-    # short tails (`__init__.py`) could match an unrelated file.
-    mapped = [candidate for root in roots if root.replaces is not None for candidate in root.candidates(path)]
-    searched = [candidate for root in roots if root.replaces is None for candidate in root.candidates(path)]
-    candidates = [*mapped, *([path] if path.startswith("/") or not roots else []), *searched]
-    for candidate in candidates:
-        read = _read_source(candidate)
-        if read is not None:
-            return (candidate, *read)
-    return None
-
-
-def _read_source(candidate: str) -> tuple[str, float] | None:
-    try:
-        with open(candidate, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SOURCE_BYTES:
-                return None
-            return handle.read(MAX_SOURCE_BYTES).decode("utf-8", errors="replace"), info.st_mtime
-    except OSError:
-        return None
 
 
 # threaddoc's own JSON report: re-analysed (with this version's rules) from its threads.
@@ -277,11 +228,14 @@ def _from_report(document: Mapping[str, Any], path: str, roots: Sequence[SourceR
         raise UsageError(f"{path} is a threaddoc report of schema_version {document.get('schema_version')!r}",
                          "use the threaddoc version that wrote it, or one that reads that version")
     reports = document.get("reports") if "reports" in document else [document]
+    damaged = UsageError(f"{path} is a damaged threaddoc report", "pass the report as threaddoc wrote it")
     try:
-        return [_report_snapshot(report, path, roots, written) for report in reports or ()]
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise UsageError(f"{path} is a damaged threaddoc report", "pass the report as threaddoc wrote it") \
-            from None
+        snapshots = [_report_snapshot(report, path, roots, written) for report in reports or ()]
+    except _DAMAGED:
+        raise damaged from None
+    if not snapshots or not all(is_well_typed(snapshot) for snapshot in snapshots):
+        raise damaged
+    return snapshots
 
 
 def _report_snapshot(report: Mapping[str, Any], path: str, roots: Sequence[SourceRoot],

@@ -95,6 +95,11 @@ class _Dump:
     truncated: bool = False  # the dump itself says it left frames or threads out
     threads_left_out: bool = False  # it stopped printing threads at its limit
     notes: list[str] = field(default_factory=list)
+    idents: set[int] = field(default_factory=set)  # of `threads`: a repeated one starts the next dump
+
+    def add(self, thread: _Thread) -> None:
+        self.threads.append(thread)
+        self.idents.add(thread.ident)
 
 
 def _choose(dumps: Sequence[_Dump]) -> _Dump:
@@ -255,9 +260,9 @@ def _read_faulthandler_dump(lines: Sequence[str], start: int, prefix: _Prefix) -
     while True:
         content = prefix.strip(lines[index]) or ""
         thread = _thread_of_header(content, len(dump.threads))
-        if thread is None or (thread.ident and any(seen.ident == thread.ident for seen in dump.threads)):
+        if thread is None or (thread.ident and thread.ident in dump.idents):
             break  # not a header, or a thread seen already: the next dump
-        dump.threads.append(thread)
+        dump.add(thread)
         if _FH_STACK.match(content):
             dump.notes.append("faulthandler printed the current thread only (all_threads=False), "
                               "without its thread id")
@@ -460,9 +465,9 @@ def _read_pytest_stacks(lines: Sequence[str], start: int, prefix: _Prefix) -> _D
         if header is None:
             break
         thread = _Thread(ident=int(header.group("ident")), name=_thread_name(header.group("name")))
-        if any(seen.ident == thread.ident for seen in dump.threads):
+        if thread.ident in dump.idents:
             break
-        dump.threads.append(thread)
+        dump.add(thread)
         outermost_first, index = _read_format_stack(lines, index + 1, prefix, dump)
         thread.frames = outermost_first[::-1]
         dump.end = index
@@ -654,7 +659,7 @@ def _pair_with_main_thread(stacks: list[_Dump], failure: _Failure) -> None:
             "signal): it starts at the test function and has no thread id")
     if inside or before:
         dump = inside[0] if inside else before[-1]
-        dump.threads.append(failure.thread)
+        dump.add(failure.thread)
         dump.start, dump.end = min(dump.start, failure.start), max(dump.end, failure.end)
         dump.notes.append(note)
         return
