@@ -57,16 +57,22 @@ def _paragraphs(help_text: str) -> Iterator[str]:
 
 
 def _options(command: click.Command, context: click.Context) -> Iterator[str]:
-    for parameter in command.get_params(context):
+    for parameter in command.params:
         if not isinstance(parameter, click.Option):
             continue
         record = parameter.get_help_record(context)
         if record is None:
             continue
-        names, text = record
-        yield ".TP"
-        yield f"\\fB{_escape(names)}\\fR"
-        yield _escape(text)
+        yield from _option(*record)
+    # click caches a command's help option from the first context that asked for it (one
+    # made by an earlier in-process run may lack -h): name it from this context instead.
+    yield from _option(", ".join(context.help_option_names), "Show this message and exit.")
+
+
+def _option(names: str, text: str) -> Iterator[str]:
+    yield ".TP"
+    yield f"\\fB{_escape(names)}\\fR"
+    yield _escape(text)
 
 
 def _shell_completion() -> Iterator[str]:
