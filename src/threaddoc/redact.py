@@ -13,7 +13,7 @@ code, a secret wrongly shown ends up in a ticket.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 REDACTED = "<redacted>"
@@ -114,3 +114,22 @@ def _name_rule(name: str) -> Rule | None:
 def _keys_in(value: str) -> Iterator[str]:
     for found in _KEY.finditer(value):
         yield found.group(1)
+
+
+def redacted_command_line(argv: Sequence[str]) -> tuple[str, ...]:
+    """A command line with its secrets hidden: `--password=…`, the word after `--token`,
+    and arguments that hold a secret themselves (a DSN with a password, a Bearer header)."""
+    shown: list[str] = []
+    hide_next = False
+    for word in argv:
+        flag, equals, value = word.partition("=")
+        if hide_next and not word.startswith("-"):
+            shown.append(REDACTED)
+        elif equals and flag.startswith("-") and redaction(flag, value) is not None:
+            shown.append(f"{flag}={REDACTED}")
+        elif redaction("", word) is not None:
+            shown.append(REDACTED)
+        else:
+            shown.append(word)
+        hide_next = word.startswith("-") and not equals and _name_rule(word) is not None
+    return tuple(shown)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from threaddoc.redact import NAME_RULES, REDACTED, VALUE_RULES, compact, redaction
+from threaddoc.redact import NAME_RULES, REDACTED, VALUE_RULES, compact, redacted_command_line, redaction
 
 # (rule, variable name, value): the value must be hidden, by that rule.
 BY_NAME = [
@@ -147,3 +147,15 @@ def test_every_rule_has_an_id_and_says_what_it_found() -> None:
 
 def test_the_placeholder_holds_nothing_of_the_value() -> None:
     assert REDACTED == "<redacted>"
+
+
+@pytest.mark.parametrize(("argv", "shown"), [
+    (["app", "--password=hunter2", "--port=80"], ("app", "--password=<redacted>", "--port=80")),
+    (["app", "--token", "abc123", "--verbose"], ("app", "--token", "<redacted>", "--verbose")),
+    (["app", "postgres://svc:s3cret@db/app"], ("app", "<redacted>")),
+    (["app", "-H", "Authorization: Bearer abc.def.ghi"], ("app", "-H", "<redacted>")),
+    (["python", "-m", "pytest", "-x", "tests/"], ("python", "-m", "pytest", "-x", "tests/")),
+    (["app", "--api-key", "--debug"], ("app", "--api-key", "--debug")),  # a flag, not its value
+])
+def test_a_command_line_loses_its_secrets(argv: list[str], shown: tuple[str, ...]) -> None:
+    assert redacted_command_line(argv) == shown

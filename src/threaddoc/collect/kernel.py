@@ -14,6 +14,7 @@ from typing import Any
 import psutil
 
 from threaddoc.model import ChildProcess, FileDescriptor, KernelState
+from threaddoc.redact import redacted_command_line
 
 # The blocking calls worth naming, by architecture (asm/unistd_64.h, asm-generic/unistd.h).
 SYSCALLS: Mapping[str, Mapping[int, str]] = {
@@ -180,7 +181,7 @@ def read_children(pid: int) -> list[dict[str, Any]]:
         return children
     for child in processes:
         try:
-            cmdline = child.cmdline()
+            cmdline = list(redacted_command_line(child.cmdline()))
         except psutil.Error:
             continue
         state = read_kernel_states(child.pid, [child.pid]).get(str(child.pid), {})

@@ -23,6 +23,7 @@ from threaddoc.errors import (
     UsageError,
 )
 from threaddoc.model import ProcessFacts
+from threaddoc.redact import redacted_command_line
 
 from .guardian_process import process_state, start_ticks
 from .pyspy import PERMISSION_REMEDY
@@ -51,7 +52,8 @@ def process_facts(pid: int) -> ProcessFacts:
             if status == psutil.STATUS_ZOMBIE:
                 raise NoSuchProcess(f"process {pid} is a zombie (it has exited)",
                                     "its parent has not reaped it yet; there is nothing left to inspect")
-            cmdline = tuple(_safe(process.cmdline, []))
+            # Secrets passed as arguments (`--password=…`, a DSN) never leave collection.
+            cmdline = redacted_command_line(_safe(process.cmdline, []))
             exe = _safe(process.exe, None)
             facts = ProcessFacts(
                 pid=pid,
@@ -306,7 +308,7 @@ def _created(process: psutil.Process) -> float:
 def _parent_cmdline(process: psutil.Process) -> tuple[str, ...]:
     try:
         parent = process.parent()
-        return tuple(parent.cmdline()) if parent is not None else ()
+        return redacted_command_line(parent.cmdline()) if parent is not None else ()
     except psutil.Error:
         return ()
 
