@@ -215,9 +215,9 @@ def _has_addresses(entries: Sequence[Mapping[str, Any]]) -> bool:
 
 def _pid_of(entries: Sequence[Mapping[str, Any]]) -> int:
     given = [entry.get("pid") for entry in mappings(list(entries))]
-    pids = {pid if isinstance(pid, int) else None for pid in given}
+    pids = {pid if isinstance(pid, int) and not isinstance(pid, bool) else None for pid in given}
     pid = pids.pop() if len(pids) == 1 else None
-    return pid if isinstance(pid, int) and pid > 0 else 0
+    return pid if isinstance(pid, int) and 0 < pid < 2**31 else 0
 
 
 # threaddoc's own JSON report: re-analysed (with this version's rules) from its threads.

@@ -20,6 +20,7 @@ the bare `co_name` (no class) and nothing says which thread held the GIL.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -298,8 +299,10 @@ def _read_faulthandler_block(lines: Sequence[str], start: int, prefix: _Prefix, 
     end = start
     for index, content in _carrying(lines, start, prefix):
         frame = _FH_FRAME.match(content)
-        if frame:
+        if frame and len(thread.frames) < _MAX_KEPT_FRAMES:
             thread.frames.append(_faulthandler_frame(frame, dump))
+        elif frame:  # no faulthandler prints this many: read on, keep none of them
+            _note_kept_frames(thread, dump)
         elif content == "  ...":
             thread.frames_left_out = True
         elif content.startswith("  <") or content == "  Garbage-collecting":
@@ -308,6 +311,18 @@ def _read_faulthandler_block(lines: Sequence[str], start: int, prefix: _Prefix, 
             return _stopped_at(thread, index), end
         end = index + 1
     return _stopped_at(thread, len(lines)), end
+
+
+# Frames kept of one thread, whatever the text holds (faulthandler prints 100, a traceback
+# of a recursion about 1000): past that, memory and time grow with the text, not the program.
+_MAX_KEPT_FRAMES = 2_000
+
+
+def _note_kept_frames(thread: _Thread, dump: _Dump) -> None:
+    if not thread.frames_left_out:
+        thread.frames_left_out = dump.truncated = True
+        dump.notes.append(f"thread {_hex(thread.ident)} has more than {_MAX_KEPT_FRAMES} frames: "
+                          f"{_MAX_KEPT_FRAMES} of them, the innermost, were read")
 
 
 def _stopped_at(thread: _Thread, index: int) -> int:
@@ -513,8 +528,8 @@ def _read_format_stack(lines: Sequence[str], start: int, prefix: _Prefix,
                        dump: _Dump) -> tuple[list[_Frame], int]:
     """`traceback.format_stack()` lines (outermost first): a frame line, then the source line
     and, on 3.11+, a line of carets, both indented further. Returns the frames and the index
-    of the first line after them."""
-    frames: list[_Frame] = []
+    of the first line after them. Of more than _MAX_KEPT_FRAMES, the innermost are kept."""
+    frames: deque[_Frame] = deque(maxlen=_MAX_KEPT_FRAMES)
     for index, content in _carrying(lines, start, prefix):
         frame = _TB_FRAME.match(content)
         repeated = _TB_REPEATED.match(content)
@@ -527,8 +542,8 @@ def _read_format_stack(lines: Sequence[str], start: int, prefix: _Prefix,
                 dump.notes.append(f"a recursion of {count} frames was read as {_MAX_REPEATED}")
             frames.extend([frames[-1]] * min(count, _MAX_REPEATED))
         elif not (frames and content.startswith("    ")):
-            return frames, index
-    return frames, len(lines)
+            return list(frames), index
+    return list(frames), len(lines)
 
 
 # --- pytest's report of a test failed by pytest-timeout (timeout_method = signal) -----------
