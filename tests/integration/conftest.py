@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -177,6 +178,15 @@ def run_threaddoc(args: Sequence[str], *, timeout: float = THREADDOC_TIMEOUT,
                     f"(stderr so far: {expired.stderr!r})", pytrace=False)
     return Run(tuple(args), completed.returncode, completed.stdout, completed.stderr,
                time.monotonic() - started)
+
+
+def real_py_spy() -> str:
+    """The py-spy the tests' threaddoc uses: for wrappers that pass some calls through to it."""
+    beside = Path(sys.executable).parent / "py-spy"
+    found = str(beside) if beside.exists() else shutil.which("py-spy")
+    if found is None:
+        pytest.fail("py-spy is not installed beside the test interpreter nor on PATH")
+    return found
 
 
 @pytest.fixture(scope="session")

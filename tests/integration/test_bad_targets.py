@@ -32,6 +32,8 @@ from typing import Any
 
 import pytest
 
+from .conftest import real_py_spy
+
 pytestmark = pytest.mark.integration
 
 EXIT_USAGE = 2
@@ -82,7 +84,7 @@ class Tools:
         """A py-spy wrapper: logs each call, then runs BODY (sh) with the real py-spy as $REAL."""
         log = self.tmp / "py-spy-calls.log"
         path = self.tmp / "py-spy"
-        path.write_text(f"#!/bin/sh\nREAL='{_real_py_spy()}'\necho \"$*\" >> '{log}'\n{body}")
+        path.write_text(f"#!/bin/sh\nREAL='{real_py_spy()}'\necho \"$*\" >> '{log}'\n{body}")
         path.chmod(0o755)
         return str(path), log
 
@@ -93,14 +95,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
     with suppress(subprocess.TimeoutExpired):
         process.wait(timeout=STOP_SECONDS)
-
-
-def _real_py_spy() -> str:
-    beside = Path(sys.executable).parent / "py-spy"
-    found = str(beside) if beside.exists() else shutil.which("py-spy")
-    if found is None:
-        pytest.fail("py-spy is not installed beside the test interpreter nor on PATH")
-    return found
 
 
 def _state(pid: int) -> str | None:

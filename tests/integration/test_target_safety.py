@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import sys
 from pathlib import Path
 
 import pytest
+
+from .conftest import real_py_spy
 
 pytestmark = pytest.mark.integration
 
@@ -28,20 +28,12 @@ SAMPLE = "lock_order_deadlock.py"
 EXIT_HANG = 1
 
 
-def _real_py_spy() -> str:
-    beside = Path(sys.executable).parent / "py-spy"
-    found = str(beside) if beside.exists() else shutil.which("py-spy")
-    if found is None:
-        pytest.fail("py-spy is not installed beside the test interpreter nor on PATH")
-    return found
-
-
 def _wrapper(path: Path, blocking_body: str, log: Path) -> str:
     path.write_text(
         "#!/bin/sh\n"
         f"echo \"$*\" >> '{log}'\n"
         "case \" $* \" in\n"
-        f"  *' --nonblocking '*) exec '{_real_py_spy()}' \"$@\" ;;\n"
+        f"  *' --nonblocking '*) exec '{real_py_spy()}' \"$@\" ;;\n"
         "esac\n"
         + blocking_body
     )
@@ -56,7 +48,7 @@ def _state(pid: int) -> str:
 
 def test_only_the_last_sample_pauses_the_target(threaddoc, sample_runner, tmp_path):  # type: ignore[no-untyped-def]
     log = tmp_path / "calls.log"
-    wrapper = _wrapper(tmp_path / "py-spy", f"exec '{_real_py_spy()}' \"$@\"\n", log)
+    wrapper = _wrapper(tmp_path / "py-spy", f"exec '{real_py_spy()}' \"$@\"\n", log)
     with sample_runner(SAMPLE) as process:
         run = threaddoc(["diagnose", str(process.pid), "--json", "--samples", "4", "--py-spy", wrapper])
     assert run.returncode == EXIT_HANG, run.describe()
