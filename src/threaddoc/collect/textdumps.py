@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,14 +225,21 @@ _MAIN_THREAD_BOTTOMS = frozenset({"<module>", "_run_module_as_main", "_shutdown"
 
 
 def _faulthandler_dumps(lines: Sequence[str]) -> list[_Dump]:
+    return _dumps_in(lines, _faulthandler_header, _read_faulthandler_dump)
+
+
+def _dumps_in(lines: Sequence[str], header_of: Callable[[str], re.Match[str] | None],
+              read: Callable[[Sequence[str], int, _Prefix], _Dump]) -> list[_Dump]:
+    """Every dump whose first line `header_of` recognises, each read from there on with the
+    prefix (timestamps, a worker's tag) its header line carries."""
     dumps = []
     index = 0
     while index < len(lines):
-        header = _faulthandler_header(lines[index])
+        header = header_of(lines[index])
         if header is None:
             index += 1
             continue
-        dump = _read_faulthandler_dump(lines, index, _Prefix.of(lines[index][: header.start()]))
+        dump = read(lines, index, _Prefix.of(lines[index][: header.start()]))
         dumps.append(dump)
         index = max(dump.end, index + 1)
     return dumps
@@ -457,17 +464,7 @@ def _pytest_timeout_dumps(lines: Sequence[str]) -> list[_Dump]:
 
 
 def _pytest_stack_dumps(lines: Sequence[str]) -> list[_Dump]:
-    dumps = []
-    index = 0
-    while index < len(lines):
-        header = _stack_of_header(lines[index])
-        if header is None:
-            index += 1
-            continue
-        dump = _read_pytest_stacks(lines, index, _Prefix.of(lines[index][: header.start()]))
-        dumps.append(dump)
-        index = max(dump.end, index + 1)
-    return dumps
+    return _dumps_in(lines, _stack_of_header, _read_pytest_stacks)
 
 
 def _read_pytest_stacks(lines: Sequence[str], start: int, prefix: _Prefix) -> _Dump:
