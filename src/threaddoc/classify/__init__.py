@@ -121,8 +121,14 @@ def _asleep_holding_the_gil(thread: Thread) -> bool:
     sample could pair a sleep with a GIL taken a moment later."""
     progress = thread.progress
     asleep = thread.kernel is not None and thread.kernel.state in ("S", "D")
+    # A computing thread found asleep was only waiting for the GIL back at that moment:
+    # its CPU time says so, where it is known.
+    idle = progress is not None and (progress.cpu_share is None or progress.cpu_share < IDLE_CPU_SHARE)
     return (asleep and thread.owns_gil and not thread.active and progress is not None
-            and progress.held_gil_throughout and progress.same_stack)
+            and progress.held_gil_throughout and progress.same_stack and idle)
+
+
+IDLE_CPU_SHARE = 0.1  # of one core over the sampling window
 
 
 def _match_native_frames(native: Sequence[NativeFrame]) -> NativeRule | None:
