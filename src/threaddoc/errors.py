@@ -97,3 +97,16 @@ class Interrupted(BaseException):  # not an Exception: an `except Exception` mus
     def one_line(self) -> str:
         name, word = _SIGNAL_WORDS.get(self.signum, (f"signal {self.signum}", "stopped"))
         return f"threaddoc: {word} ({name}) before the diagnosis finished; the target was left as it was"
+
+
+class InterpreterLayoutMismatch(TargetError):
+    """The memory collector read something its structure offsets do not explain (another
+    patch release's internal layout): it refuses rather than report garbage."""
+
+
+class MemoryCollectorUnsupported(NotPython):
+    """The memory collector cannot read this interpreter (yet): no frame walker for its version."""
+
+
+class MemoryReadTimedOut(TargetError):
+    """Reading the target's memory took longer than --timeout."""
