@@ -53,19 +53,21 @@ DEFAULT_INTERVAL = 0.25
 
 def record(pid: int, *, py_spy: str | None = None, timeout: float = 20.0,
            samples: int = DEFAULT_SAMPLES, interval: float = DEFAULT_INTERVAL,
-           native: bool = False, children: bool = False, show_locals: bool = False) -> Recording:
+           native: bool = False, children: bool = False, show_locals: bool = False,
+           collector: str = "auto") -> Recording:
     """What a diagnosis of a live process is made from; `--save` writes it (never the values
-    `show_locals` keeps for the report)."""
+    `show_locals` keeps for the report). `collector`: auto, py-spy or memory (collect.COLLECTORS)."""
     return collect(pid, py_spy=py_spy, timeout=timeout, samples=samples, interval=interval,
-                   native=native, all_children=children, show_locals=show_locals)
+                   native=native, all_children=children, show_locals=show_locals, collector=collector)
 
 
 def diagnose(pid: int, *, py_spy: str | None = None, timeout: float = 20.0,
              samples: int = DEFAULT_SAMPLES, interval: float = DEFAULT_INTERVAL,
-             native: bool = False, children: bool = False, show_locals: bool = False) -> Report:
+             native: bool = False, children: bool = False, show_locals: bool = False,
+             collector: str = "auto") -> Report:
     return analyse_recording(record(pid, py_spy=py_spy, timeout=timeout, samples=samples,
                                     interval=interval, native=native, children=children,
-                                    show_locals=show_locals))
+                                    show_locals=show_locals, collector=collector))
 
 
 def diagnose_saved(path: str, roots: Sequence[SourceRoot] = (), show_locals: bool = False) -> list[Report]:
