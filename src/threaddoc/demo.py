@@ -81,9 +81,12 @@ def running_sample(
 
 
 @contextmanager
-def running_program(script: Path, python: str = sys.executable) -> Iterator[subprocess.Popen[bytes]]:
+def running_program(script: Path, python: str = sys.executable,
+                    ready_timeout: float = READY_TIMEOUT) -> Iterator[subprocess.Popen[bytes]]:
     """Start a program that writes "ready" to the path it is given once it is in the
-    state to diagnose; yield it then, and kill its process group on exit."""
+    state to diagnose; yield it then, and kill its process group on exit.
+
+    `ready_timeout` is for programs that take long to get there (thousands of threads)."""
     with tempfile.TemporaryDirectory(prefix="threaddoc-demo-") as workdir:
         ready = Path(workdir) / "ready"
         process = subprocess.Popen(
@@ -95,14 +98,14 @@ def running_program(script: Path, python: str = sys.executable) -> Iterator[subp
             cwd=workdir,
         )
         try:
-            _wait_until_ready(process, ready)
+            _wait_until_ready(process, ready, ready_timeout)
             yield process
         finally:
             stop(process)
 
 
-def _wait_until_ready(process: subprocess.Popen[bytes], ready: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
+def _wait_until_ready(process: subprocess.Popen[bytes], ready: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
     while not ready.exists():
         if process.poll() is not None:
             stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
@@ -110,7 +113,7 @@ def _wait_until_ready(process: subprocess.Popen[bytes], ready: Path) -> None:
             raise TargetError(f"the demo program exited before it was ready ({last})",
                               "check that this Python can run threads and sockets")
         if time.monotonic() > deadline:
-            raise TargetError(f"the demo program was not ready within {READY_TIMEOUT:g}s",
+            raise TargetError(f"the demo program was not ready within {timeout:g}s",
                               "the machine may be overloaded; try again")
         time.sleep(0.02)
 

@@ -41,7 +41,7 @@ import psutil
 import pytest
 from pythons import MINORS, Interpreters, discover_interpreters
 
-from threaddoc.demo import running_program
+from threaddoc.demo import READY_TIMEOUT, running_program
 from threaddoc.errors import TargetError
 from threaddoc.schema import load_schema
 
@@ -78,7 +78,8 @@ def python_interpreter(request: pytest.FixtureRequest, interpreters: Interpreter
 
 
 @contextmanager
-def running_sample(python: Path | str, sample: str) -> Iterator[subprocess.Popen[bytes]]:
+def running_sample(python: Path | str, sample: str,
+                   ready_timeout: float = READY_TIMEOUT) -> Iterator[subprocess.Popen[bytes]]:
     """Run hung_samples/<sample> under `python` until it is ready; kill its group on exit.
 
     `threaddoc.demo.running_program` does the work; a sample that exits early or
@@ -89,7 +90,7 @@ def running_sample(python: Path | str, sample: str) -> Iterator[subprocess.Popen
     assert script.is_file(), f"missing sample {script}"
     with ExitStack() as stack:
         try:
-            process = stack.enter_context(running_program(script, str(python)))
+            process = stack.enter_context(running_program(script, str(python), ready_timeout))
         except TargetError as error:
             pytest.fail(f"{sample} under {python} did not get ready: {error.one_line()}",
                         pytrace=False)
@@ -119,10 +120,10 @@ def sample_written_pids(process: subprocess.Popen[bytes]) -> list[int]:
 
 @pytest.fixture
 def sample_runner() -> Callable[..., Any]:
-    """`with sample_runner(sample, python=...) as process:`."""
+    """`with sample_runner(sample, python=..., ready_timeout=...) as process:`."""
 
-    def start(sample: str, python: Path | str = sys.executable) -> Any:
-        return running_sample(python, sample)
+    def start(sample: str, python: Path | str = sys.executable, ready_timeout: float = READY_TIMEOUT) -> Any:
+        return running_sample(python, sample, ready_timeout)
 
     return start
 
