@@ -79,6 +79,13 @@ def _reading_options(command: click.decorators.FC) -> click.decorators.FC:
     command = click.option("--timeout", type=click.FloatRange(min=1.0), default=20.0, show_default=True,
                            metavar="SECONDS",
                            help="Seconds to let py-spy read the target before giving up.")(command)
+    command = click.option("--collector", type=click.Choice(["auto", "py-spy", "memory"]), default="auto",
+                           show_default=True,
+                           help="Who reads the stacks: py-spy (pauses the target for a moment), memory "
+                                "(threaddoc reads the interpreter's memory itself, without pausing it, "
+                                "and past py-spy's limits of 4,096 threads and 4,096 frames; CPython "
+                                "3.8 to 3.13), or auto: py-spy, and memory when py-spy cannot read "
+                                "the process.")(command)
     return command
 
 
@@ -144,7 +151,7 @@ def cli() -> None:
 def diagnose_command(pids: tuple[int, ...], names: tuple[str, ...], children: bool, saved: str | None,
                      core: str | None, source_roots: tuple[str, ...], save: str | None, as_json: bool,
                      color: bool | None, show_locals: bool, samples: int, interval: float, timeout: float,
-                     native: bool, py_spy: str | None) -> None:
+                     native: bool, py_spy: str | None, collector: str) -> None:
     """Attach to the running Python process PID and diagnose why it hangs.
 
     Reads every thread's stack with py-spy (the target needs no preparation and
@@ -166,7 +173,7 @@ def diagnose_command(pids: tuple[int, ...], names: tuple[str, ...], children: bo
     targets = _targets(pids, names)
     run = functools.partial(_diagnose_live, save=save, several=len(targets) > 1, py_spy=py_spy,
                             timeout=timeout, samples=samples, interval=interval, native=native,
-                            children=children, show_locals=show_locals)
+                            children=children, show_locals=show_locals, collector=collector)
     if len(targets) == 1 and not names:
         _finish([run(targets[0])], [], single=True, as_json=as_json, color=color)
     reports, failures = [], []
@@ -292,7 +299,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @_reading_options
 def run_command(command: tuple[str, ...], after: float | None, kill: bool, json_file: Path | None,
                 show_locals: bool, samples: int, interval: float, timeout: float, native: bool,
-                py_spy: str | None) -> None:
+                py_spy: str | None, collector: str) -> None:
     """Run CMD and diagnose it if it hangs: how a hung CI job explains itself.
 
     CMD keeps threaddoc's stdin, stdout and stderr and its exit status.  If it is
@@ -311,7 +318,7 @@ def run_command(command: tuple[str, ...], after: float | None, kill: bool, json_
       2    usage error (a bad --after DURATION, no CMD)"""
     sys.exit(supervise(RunPlan(command, after, kill, json_file, functools.partial(
         diagnose, py_spy=py_spy, timeout=timeout, samples=samples, interval=interval, native=native,
-        children=True, show_locals=show_locals))))
+        children=True, show_locals=show_locals, collector=collector))))
 
 
 def _emit(report: Report, as_json: bool, color: bool | None) -> None:

@@ -11,7 +11,15 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from threaddoc.errors import NoSuchProcess, NotPython, PySpyFailed, PySpyTimedOut, TargetError
+from threaddoc.errors import (
+    MemoryCollectorUnsupported,
+    NoSuchProcess,
+    NotPython,
+    PySpyFailed,
+    PySpyTimedOut,
+    TargetError,
+    UsageError,
+)
 
 from .kernel import machine, read_children, read_kernel_states, read_open_files, read_undisturbed
 from .parse import filenames, module_of, python_version_of
@@ -30,7 +38,13 @@ from .sampling import busy_threads, representative, stack_sample, thread_times
 from .shown import values_apart
 from .sources import files_to_read, read_sources
 
-__all__ = ["Recording", "collect", "load_recording"]
+__all__ = ["COLLECTORS", "Recording", "collect", "load_recording"]
+
+# Who reads the stacks: py-spy (pauses the target for a consistent picture), threaddoc's
+# own memory reader (collect/memory: no limits on threads or depth, never pauses), or
+# py-spy with the memory reader as fallback when py-spy refuses the process.
+COLLECTORS = ("auto", "py-spy", "memory")
+PY_SPY_MAX_THREADS = 4096  # py-spy refuses a process with more threads ("Max thread recursion depth")
 
 
 MAX_POOL_CHILDREN = 8
@@ -43,15 +57,19 @@ D_STATE_ATTACH_SECONDS = 3.0
 
 def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, samples: int = 1,
             interval: float = 0.25, native: bool = False, with_pool_children: bool = True,
-            all_children: bool = False, show_locals: bool = False) -> Recording:
-    executable = find_py_spy(py_spy)
+            all_children: bool = False, show_locals: bool = False, collector: str = "auto") -> Recording:
+    if collector not in COLLECTORS:
+        raise UsageError(f"unknown collector {collector!r}", f"use one of {', '.join(COLLECTORS)}")
+    executable = find_py_spy(py_spy) if collector != "memory" else ""
     started = identity(pid)  # the process this diagnosis is about, whatever its PID names later
     facts = process_facts(pid)
-    refuse_if_traced(pid)
+    if collector != "memory":  # the memory reader does not attach: another tracer does not matter
+        refuse_if_traced(pid)
     kernel = read_undisturbed(pid)
     warnings: list[str] = []
-    history, dumps, paused = _take_samples(pid, executable, timeout, samples, interval, native, kernel,
-                                           warnings, started=started)
+    sampling = _Sampling(pid, executable, timeout, samples, interval, native, kernel, warnings, started,
+                         facts.python_version)
+    history, dumps, paused = _collected_samples(sampling, collector, facts.num_threads)
     # Values never leave collection: the analysis needs identities only. Asked to show them,
     # keep them redacted beside the recording (in memory, never saved).
     raw, shown = values_apart(representative(dumps, busy_threads(history, dumps[-1])), show_locals)
@@ -68,15 +86,92 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, sampl
     children: tuple[Recording, ...] = ()
     if all_children:
         children = _collect_children(child_pids(pid, recursive=True), MAX_CHILDREN, executable, timeout,
-                                     samples, interval, native, warnings, show_locals=show_locals)
+                                     samples, interval, native, warnings, show_locals=show_locals,
+                                     collector=collector)
     elif with_pool_children and _uses_process_pool(raw):
         children = _collect_children(child_pids(pid), MAX_POOL_CHILDREN, executable, timeout, samples,
-                                     interval, native, warnings, show_locals=show_locals)
+                                     interval, native, warnings, show_locals=show_locals,
+                                     collector=collector)
     return Recording(process=facts, pyspy=tuple(raw), sources=sources, warnings=tuple(warnings),
                      kernel=kernel, arch=machine(), children=children, open_files=files,
                      child_processes=tuple(child_facts),
                      history=tuple(history) if samples > 1 else (),
                      native=native and paused, shown=shown)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Sampling:
+    """How the samples of one process are taken."""
+
+    pid: int
+    py_spy: str
+    timeout: float
+    samples: int
+    interval: float
+    native: bool
+    kernel: Mapping[str, Mapping[str, str]]
+    warnings: list[str]
+    started: int | None
+    python_version: str | None
+
+
+def _collected_samples(sampling: _Sampling, collector: str, threads: int | None,
+                       ) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], bool]:
+    """The samples, read by py-spy or by the memory reader. `auto` uses py-spy, unless the
+    process has more threads than py-spy reads, and falls back to the memory reader when
+    py-spy refuses the process (a stack deeper than 4,096 frames): the report says so."""
+    if collector == "memory":
+        return _memory_samples(sampling)
+    if collector == "auto" and threads is not None and threads > PY_SPY_MAX_THREADS:
+        history, dumps = _memory_fallback(sampling, f"it has {threads:,} threads, more than the "
+                                                    f"{PY_SPY_MAX_THREADS:,} py-spy reads")
+        return history, dumps, False
+    s = sampling
+    try:
+        return _take_samples(s.pid, s.py_spy, s.timeout, s.samples, s.interval, s.native, s.kernel,
+                             s.warnings, started=s.started)
+    except NotPython as refusal:
+        if collector != "auto":
+            raise
+        try:
+            history, dumps = _memory_fallback(sampling, "py-spy refused it, as it does a thread deeper "
+                                                        "than 4,096 frames")
+        except MemoryCollectorUnsupported as unsupported:
+            raise MemoryCollectorUnsupported(f"{refusal.message}, and {unsupported.message}",
+                                             unsupported.remedy) from None
+        except NotPython:
+            raise refusal from None
+        return history, dumps, False
+
+
+_Samples = tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]
+
+
+def _memory_fallback(sampling: _Sampling, why: str) -> _Samples:
+    history, dumps, _ = _memory_samples(sampling)
+    sampling.warnings.append(
+        f"py-spy could not read this process ({why}): its stacks were read from its memory by "
+        "threaddoc's own collector, without pausing it, so a running thread's stack may be inconsistent")
+    return history, dumps
+
+
+def _memory_samples(s: _Sampling) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], bool]:
+    """`samples` reads of the target's memory, `interval` apart; none pauses the target."""
+    from .memory import dump as memory_dump
+
+    history: list[dict[str, Any]] = []
+    dumps: list[list[dict[str, Any]]] = []
+    for index in range(s.samples):
+        if index:
+            time.sleep(s.interval)
+        at, (cpu, queued) = time.monotonic(), thread_times(s.pid)
+        with reading(s.pid, s.started):
+            entries = memory_dump(s.pid, timeout=s.timeout, python_version=s.python_version)
+        dumps.append(entries)
+        history.append(stack_sample(entries, cpu, at, queued))
+    if s.native:
+        s.warnings.append("native frames are read by py-spy only (`--collector py-spy`): they are missing")
+    return history, dumps, False
 
 
 def _take_samples(
@@ -174,7 +269,7 @@ def _uses_process_pool(raw: Sequence[Mapping[str, Any]]) -> bool:
 
 def _collect_children(
     pids: Sequence[int], limit: int, py_spy: str, timeout: float, samples: int, interval: float,
-    native: bool, warnings: list[str], *, show_locals: bool = False,
+    native: bool, warnings: list[str], *, show_locals: bool = False, collector: str = "auto",
 ) -> tuple[Recording, ...]:
     """Child processes, so that a parent waiting on a result can be linked to the child
     that will not produce it. Children that are not Python (a shell, a compiler) are left
@@ -187,7 +282,7 @@ def _collect_children(
         try:
             recordings.append(collect(child, py_spy=py_spy, timeout=timeout, samples=samples,
                                       interval=interval, native=native, with_pool_children=False,
-                                      show_locals=show_locals))
+                                      show_locals=show_locals, collector=collector))
         except (NotPython, NoSuchProcess):
             continue
         except TargetError as error:
