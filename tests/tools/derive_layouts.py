@@ -53,6 +53,24 @@ def _o(struct: str, member: str) -> str:
     return f"offsetof({struct}, {member})"
 
 
+
+def _pointer_before(function: str, flags: str) -> str:
+    """How many bytes before an object the pointer `function(obj)` returns lies: the inline
+    function of the headers is called on a stand-in object whose type has `flags`."""
+    return ("({ static PyTypeObject stand_in_type; static struct { PyObject *pad[8]; PyObject object; } "
+            f"stand_in; stand_in_type.tp_flags = {flags}; stand_in_type.tp_basicsize = sizeof(PyObject); "
+            "stand_in.object.ob_type = &stand_in_type; "
+            f"(size_t)((char *)&stand_in.object - (char *){function}(&stand_in.object)); }})")
+
+
+def _pointer_after(function: str, flags: str) -> str:
+    """How many bytes after the start of an object `function(obj)` points (see _pointer_before)."""
+    return ("({ static PyTypeObject stand_in_type; static struct { PyObject object; PyObject *pad[8]; } "
+            f"stand_in; stand_in_type.tp_flags = {flags}; stand_in_type.tp_basicsize = sizeof(PyObject); "
+            "stand_in.object.ob_type = &stand_in_type; "
+            f"(size_t)((char *){function}(&stand_in.object) - (char *)&stand_in.object); }})")
+
+
 V38, V39, V310, V311, V312, V313 = (3, 8), (3, 9), (3, 10), (3, 11), (3, 12), (3, 13)
 
 SPEC: tuple[Row, ...] = (
@@ -171,6 +189,70 @@ SPEC: tuple[Row, ...] = (
     Row("debug_unicode_length", _o("_Py_DebugOffsets", "unicode_object.length"), since=V313),
     Row("debug_unicode_ascii_size", _o("_Py_DebugOffsets", "unicode_object.asciiobject_size"),
         since=V313),
+    # --- dicts, instance attributes, thread names, the GIL (names.py, dicts.py) -------
+    Row("type_basicsize", _o("PyTypeObject", "tp_basicsize")),
+    Row("type_itemsize", _o("PyTypeObject", "tp_itemsize")),
+    Row("type_dictoffset", _o("PyTypeObject", "tp_dictoffset")),
+    Row("heaptype_cached_keys", _o("PyHeapTypeObject", "ht_cached_keys"),
+        doc="the shared keys of the type's instances' split dicts / inline values"),
+    Row("flag_managed_dict", "Py_TPFLAGS_MANAGED_DICT", since=V311),
+    Row("flag_inline_values", "Py_TPFLAGS_INLINE_VALUES", since=V313),
+    Row("managed_values_before", _pointer_before("_PyObject_ValuesPointer", "Py_TPFLAGS_MANAGED_DICT"),
+        since=V311, until=V311, doc="3.11: the PyDictValues* is this many bytes before the object"),
+    Row("managed_dict_before", _pointer_before("_PyObject_ManagedDictPointer", "Py_TPFLAGS_MANAGED_DICT"),
+        since=V311, until=V311, doc="the managed dict (3.12: dict-or-values) pointer is this far before"),
+    Row("managed_dict_before", _pointer_before("_PyObject_DictOrValuesPointer", "Py_TPFLAGS_MANAGED_DICT"),
+        since=V312, until=V312),
+    Row("managed_dict_before", _pointer_before("_PyObject_ManagedDictPointer", "Py_TPFLAGS_MANAGED_DICT"),
+        since=V313),
+    Row("managed_values_tag",
+        "({ PyDictOrValues dorv; _PyDictOrValues_SetValues(&dorv, (PyDictValues *)64); "
+        "(size_t)(64 - (uintptr_t)dorv.values); })", since=V312, until=V312,
+        doc="3.12: a dict-or-values with its low bit set is values - this"),
+    Row("inline_values_after",
+        _pointer_after("_PyObject_InlineValues", "Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_INLINE_VALUES"),
+        since=V313, doc="3.13: inline values follow the object (at tp_basicsize, sizeof(PyObject))"),
+    Row("dict_used", _o("PyDictObject", "ma_used")),
+    Row("dict_keys", _o("PyDictObject", "ma_keys")),
+    Row("dict_values", _o("PyDictObject", "ma_values")),
+    Row("dictkeys_size", _o("PyDictKeysObject", "dk_size"), until=V310),
+    Row("dictkeys_log2_size", _o("PyDictKeysObject", "dk_log2_size"), since=V311),
+    Row("dictkeys_log2_index_bytes", _o("PyDictKeysObject", "dk_log2_index_bytes"), since=V311),
+    Row("dictkeys_kind", _o("PyDictKeysObject", "dk_kind"), since=V311),
+    Row("dictkeys_kind_general", "DICT_KEYS_GENERAL", since=V311,
+        doc="dk_kind of a table of PyDictKeyEntry (others hold PyDictUnicodeEntry)"),
+    Row("dictkeys_nentries", _o("PyDictKeysObject", "dk_nentries")),
+    Row("dictkeys_indices", _o("PyDictKeysObject", "dk_indices")),
+    Row("dict_entry_size", "sizeof(PyDictKeyEntry)"),
+    Row("dict_entry_key", _o("PyDictKeyEntry", "me_key")),
+    Row("dict_entry_value", _o("PyDictKeyEntry", "me_value")),
+    Row("dict_unicode_entry_size", "sizeof(PyDictUnicodeEntry)", since=V311),
+    Row("dict_unicode_entry_key", _o("PyDictUnicodeEntry", "me_key"), since=V311),
+    Row("dict_unicode_entry_value", _o("PyDictUnicodeEntry", "me_value"), since=V311),
+    Row("dictvalues_values", _o("PyDictValues", "values"), since=V311),
+    Row("dictvalues_capacity", _o("PyDictValues", "capacity"), since=V313),
+    Row("dictvalues_valid", _o("PyDictValues", "valid"), since=V313),
+    Row("interp_modules", _o("PyInterpreterState", "modules"), until=V311, doc="sys.modules"),
+    Row("interp_modules", _o("PyInterpreterState", "imports.modules"), since=V312),
+    Row("runtime_gil_locked", _o("_PyRuntimeState", "ceval.gil.locked"), until=V311),
+    Row("runtime_gil_last_holder", _o("_PyRuntimeState", "ceval.gil.last_holder"), until=V311),
+    Row("interp_ceval_gil", _o("PyInterpreterState", "ceval.gil"), since=V312,
+        doc="3.12+: a pointer to the interpreter's _gil_runtime_state"),
+    Row("interp_gil_runtime_state", _o("PyInterpreterState", "_gil"), since=V312,
+        doc="3.12+: the interpreter's own _gil_runtime_state (locked/holder: minus this, within one)"),
+    Row("interp_gil_locked", _o("PyInterpreterState", "_gil.locked"), since=V312),
+    Row("interp_gil_holder", _o("PyInterpreterState", "_gil.last_holder"), since=V312),
+    Row("debug_interp_modules", _o("_Py_DebugOffsets", "interpreter_state.imports_modules"), since=V313),
+    Row("debug_interp_ceval_gil", _o("_Py_DebugOffsets", "interpreter_state.ceval_gil"), since=V313),
+    Row("debug_interp_gil_runtime_state", _o("_Py_DebugOffsets", "interpreter_state.gil_runtime_state"),
+        since=V313),
+    Row("debug_interp_gil_locked", _o("_Py_DebugOffsets", "interpreter_state.gil_runtime_state_locked"),
+        since=V313),
+    Row("debug_interp_gil_holder", _o("_Py_DebugOffsets", "interpreter_state.gil_runtime_state_holder"),
+        since=V313),
+    Row("debug_type_flags", _o("_Py_DebugOffsets", "type_object.tp_flags"), since=V313),
+    Row("debug_dict_keys", _o("_Py_DebugOffsets", "dict_object.ma_keys"), since=V313),
+    Row("debug_dict_values", _o("_Py_DebugOffsets", "dict_object.ma_values"), since=V313),
 )
 
 # The headers each version needs for the structs above (internal ones need Py_BUILD_CORE).
@@ -179,12 +261,30 @@ INCLUDES: dict[Version, tuple[str, ...]] = {
     V39: ("internal/pycore_interp.h", "internal/pycore_runtime.h", "frameobject.h", "code.h"),
     V310: ("internal/pycore_interp.h", "internal/pycore_runtime.h", "frameobject.h", "code.h"),
     V311: ("internal/pycore_interp.h", "internal/pycore_runtime.h", "internal/pycore_frame.h",
-           "internal/pycore_code.h"),
+           "internal/pycore_code.h", "internal/pycore_dict.h", "internal/pycore_object.h"),
     V312: ("internal/pycore_interp.h", "internal/pycore_runtime.h", "internal/pycore_frame.h",
-           "internal/pycore_code.h"),
+           "internal/pycore_code.h", "internal/pycore_dict.h", "internal/pycore_object.h"),
     V313: ("internal/pycore_interp.h", "internal/pycore_runtime.h", "internal/pycore_frame.h",
-           "internal/pycore_code.h"),
+           "internal/pycore_code.h", "internal/pycore_dict.h", "internal/pycore_object.h"),
 }
+
+# 3.8-3.10 declare the dict's key table in Objects/dict-common.h, which is not installed:
+# its two declarations, transcribed from that header of 3.8, 3.9 and 3.10 (the same in all
+# three), for offsetof. 3.11 moved them into internal/pycore_dict.h.
+_DICT_COMMON_38 = """
+typedef struct { Py_hash_t me_hash; PyObject *me_key; PyObject *me_value; } PyDictKeyEntry;
+typedef Py_ssize_t (*dict_lookup_func)(PyDictObject *mp, PyObject *key, Py_hash_t hash,
+                                       PyObject **value_addr);
+struct _dictkeysobject {
+    Py_ssize_t dk_refcnt;
+    Py_ssize_t dk_size;
+    dict_lookup_func dk_lookup;
+    Py_ssize_t dk_usable;
+    Py_ssize_t dk_nentries;
+    char dk_indices[];
+};
+"""
+DECLARATIONS: dict[Version, str] = {V38: _DICT_COMMON_38, V39: _DICT_COMMON_38, V310: _DICT_COMMON_38}
 
 
 def fields() -> list[str]:
@@ -195,6 +295,7 @@ def fields() -> list[str]:
 def c_program(version: Version) -> str:
     lines = ["#define Py_BUILD_CORE 1", '#include "Python.h"']
     lines += [f'#include "{header}"' for header in INCLUDES[version]]
+    lines += [DECLARATIONS.get(version, "")]
     lines += ["#include <stddef.h>", "#include <stdio.h>", "int main(void) {"]
     for row in SPEC:
         if row.applies(version):

@@ -132,6 +132,59 @@ class Layout:
     debug_unicode_state: int = -1
     debug_unicode_length: int = -1
     debug_unicode_ascii_size: int = -1
+    type_basicsize: int = -1
+    type_itemsize: int = -1
+    type_dictoffset: int = -1
+    # the shared keys of the type's instances' split dicts / inline values
+    heaptype_cached_keys: int = -1
+    flag_managed_dict: int = -1
+    flag_inline_values: int = -1
+    # 3.11: the PyDictValues* is this many bytes before the object
+    managed_values_before: int = -1
+    # the managed dict (3.12: dict-or-values) pointer is this far before
+    managed_dict_before: int = -1
+    # 3.12: a dict-or-values with its low bit set is values - this
+    managed_values_tag: int = -1
+    # 3.13: inline values follow the object (at tp_basicsize, sizeof(PyObject))
+    inline_values_after: int = -1
+    dict_used: int = -1
+    dict_keys: int = -1
+    dict_values: int = -1
+    dictkeys_size: int = -1
+    dictkeys_log2_size: int = -1
+    dictkeys_log2_index_bytes: int = -1
+    dictkeys_kind: int = -1
+    # dk_kind of a table of PyDictKeyEntry (others hold PyDictUnicodeEntry)
+    dictkeys_kind_general: int = -1
+    dictkeys_nentries: int = -1
+    dictkeys_indices: int = -1
+    dict_entry_size: int = -1
+    dict_entry_key: int = -1
+    dict_entry_value: int = -1
+    dict_unicode_entry_size: int = -1
+    dict_unicode_entry_key: int = -1
+    dict_unicode_entry_value: int = -1
+    dictvalues_values: int = -1
+    dictvalues_capacity: int = -1
+    dictvalues_valid: int = -1
+    # sys.modules
+    interp_modules: int = -1
+    runtime_gil_locked: int = -1
+    runtime_gil_last_holder: int = -1
+    # 3.12+: a pointer to the interpreter's _gil_runtime_state
+    interp_ceval_gil: int = -1
+    # 3.12+: the interpreter's own _gil_runtime_state (locked/holder: minus this, within one)
+    interp_gil_runtime_state: int = -1
+    interp_gil_locked: int = -1
+    interp_gil_holder: int = -1
+    debug_interp_modules: int = -1
+    debug_interp_ceval_gil: int = -1
+    debug_interp_gil_runtime_state: int = -1
+    debug_interp_gil_locked: int = -1
+    debug_interp_gil_holder: int = -1
+    debug_type_flags: int = -1
+    debug_dict_keys: int = -1
+    debug_dict_values: int = -1
 
 
 LAYOUTS: dict[tuple[int, int], Layout] = {
@@ -177,6 +230,22 @@ LAYOUTS: dict[tuple[int, int], Layout] = {
         unicode_ascii_size=48,
         unicode_compact_size=72,
         long_digits=24,
+        type_basicsize=32,
+        type_itemsize=40,
+        type_dictoffset=288,
+        heaptype_cached_keys=872,
+        dict_used=16,
+        dict_keys=32,
+        dict_values=40,
+        dictkeys_size=8,
+        dictkeys_nentries=32,
+        dictkeys_indices=40,
+        dict_entry_size=24,
+        dict_entry_key=8,
+        dict_entry_value=16,
+        interp_modules=56,
+        runtime_gil_locked=1168,
+        runtime_gil_last_holder=1160,
     ),
     (3, 9): Layout(
         version=(3, 9),
@@ -220,6 +289,22 @@ LAYOUTS: dict[tuple[int, int], Layout] = {
         unicode_ascii_size=48,
         unicode_compact_size=72,
         long_digits=24,
+        type_basicsize=32,
+        type_itemsize=40,
+        type_dictoffset=288,
+        heaptype_cached_keys=864,
+        dict_used=16,
+        dict_keys=32,
+        dict_values=40,
+        dictkeys_size=8,
+        dictkeys_nentries=32,
+        dictkeys_indices=40,
+        dict_entry_size=24,
+        dict_entry_key=8,
+        dict_entry_value=16,
+        interp_modules=856,
+        runtime_gil_locked=368,
+        runtime_gil_last_holder=360,
     ),
     (3, 10): Layout(
         version=(3, 10),
@@ -264,6 +349,22 @@ LAYOUTS: dict[tuple[int, int], Layout] = {
         unicode_ascii_size=48,
         unicode_compact_size=72,
         long_digits=24,
+        type_basicsize=32,
+        type_itemsize=40,
+        type_dictoffset=288,
+        heaptype_cached_keys=872,
+        dict_used=16,
+        dict_keys=32,
+        dict_values=40,
+        dictkeys_size=8,
+        dictkeys_nentries=32,
+        dictkeys_indices=40,
+        dict_entry_size=24,
+        dict_entry_key=8,
+        dict_entry_value=16,
+        interp_modules=856,
+        runtime_gil_locked=368,
+        runtime_gil_last_holder=360,
     ),
     (3, 11): Layout(
         version=(3, 11),
@@ -314,6 +415,32 @@ LAYOUTS: dict[tuple[int, int], Layout] = {
         unicode_ascii_size=48,
         unicode_compact_size=72,
         long_digits=24,
+        type_basicsize=32,
+        type_itemsize=40,
+        type_dictoffset=288,
+        heaptype_cached_keys=872,
+        flag_managed_dict=16,
+        managed_values_before=32,
+        managed_dict_before=24,
+        dict_used=16,
+        dict_keys=32,
+        dict_values=40,
+        dictkeys_log2_size=8,
+        dictkeys_log2_index_bytes=9,
+        dictkeys_kind=10,
+        dictkeys_kind_general=0,
+        dictkeys_nentries=24,
+        dictkeys_indices=32,
+        dict_entry_size=24,
+        dict_entry_key=8,
+        dict_entry_value=16,
+        dict_unicode_entry_size=16,
+        dict_unicode_entry_key=0,
+        dict_unicode_entry_value=8,
+        dictvalues_values=0,
+        interp_modules=888,
+        runtime_gil_locked=376,
+        runtime_gil_last_holder=368,
     ),
     (3, 12): Layout(
         version=(3, 12),
@@ -364,6 +491,34 @@ LAYOUTS: dict[tuple[int, int], Layout] = {
         unicode_compact_size=56,
         long_digits=24,
         long_tag=16,
+        type_basicsize=32,
+        type_itemsize=40,
+        type_dictoffset=288,
+        heaptype_cached_keys=880,
+        flag_managed_dict=16,
+        managed_dict_before=24,
+        managed_values_tag=1,
+        dict_used=16,
+        dict_keys=32,
+        dict_values=40,
+        dictkeys_log2_size=8,
+        dictkeys_log2_index_bytes=9,
+        dictkeys_kind=10,
+        dictkeys_kind_general=0,
+        dictkeys_nentries=24,
+        dictkeys_indices=32,
+        dict_entry_size=24,
+        dict_entry_key=8,
+        dict_entry_value=16,
+        dict_unicode_entry_size=16,
+        dict_unicode_entry_key=0,
+        dict_unicode_entry_value=8,
+        dictvalues_values=0,
+        interp_modules=944,
+        interp_ceval_gil=384,
+        interp_gil_runtime_state=1040,
+        interp_gil_locked=1056,
+        interp_gil_holder=1048,
     ),
     (3, 13): Layout(
         version=(3, 13),
@@ -448,5 +603,44 @@ LAYOUTS: dict[tuple[int, int], Layout] = {
         debug_unicode_state=544,
         debug_unicode_length=552,
         debug_unicode_ascii_size=560,
+        type_basicsize=32,
+        type_itemsize=40,
+        type_dictoffset=288,
+        heaptype_cached_keys=880,
+        flag_managed_dict=16,
+        flag_inline_values=4,
+        managed_dict_before=24,
+        inline_values_after=16,
+        dict_used=16,
+        dict_keys=32,
+        dict_values=40,
+        dictkeys_log2_size=8,
+        dictkeys_log2_index_bytes=9,
+        dictkeys_kind=10,
+        dictkeys_kind_general=0,
+        dictkeys_nentries=24,
+        dictkeys_indices=32,
+        dict_entry_size=24,
+        dict_entry_key=8,
+        dict_entry_value=16,
+        dict_unicode_entry_size=16,
+        dict_unicode_entry_key=0,
+        dict_unicode_entry_value=8,
+        dictvalues_values=8,
+        dictvalues_capacity=0,
+        dictvalues_valid=3,
+        interp_modules=7656,
+        interp_ceval_gil=16,
+        interp_gil_runtime_state=7752,
+        interp_gil_locked=7768,
+        interp_gil_holder=7760,
+        debug_interp_modules=88,
+        debug_interp_ceval_gil=112,
+        debug_interp_gil_runtime_state=120,
+        debug_interp_gil_locked=136,
+        debug_interp_gil_holder=144,
+        debug_type_flags=392,
+        debug_dict_keys=456,
+        debug_dict_values=464,
     ),
 }
