@@ -111,6 +111,8 @@ SPEC: tuple[Row, ...] = (
     Row("frame_code", _o("PyFrameObject", "f_code"), until=V310),
     Row("frame_lasti", _o("PyFrameObject", "f_lasti"), until=V310),
     Row("frame_lineno", _o("PyFrameObject", "f_lineno"), until=V310),
+    Row("frame_trace", _o("PyFrameObject", "f_trace"), until=V310,
+        doc="3.8/3.9: while set, f_lineno is the frame's line (PyFrame_GetLineNumber)"),
     Row("frame_localsplus", _o("PyFrameObject", "f_localsplus"), until=V310),
     # --- code objects -----------------------------------------------------------------
     Row("code_size", "sizeof(PyCodeObject)"),
