@@ -1,0 +1,162 @@
+"""threaddoc's memory collector against py-spy, on ordinary hung samples, under every CPython.
+
+For each sample the same process is read by `py-spy dump --json --locals` (which pauses
+it for the moment of the read), then by `threaddoc.collect.memory.dump` (which reads
+/proc/PID/mem), then by py-spy again. They must agree on the threads (thread ids, OS
+thread ids, names once the memory collector reads them) and, for every thread that
+stood still (both py-spy reads the same), on each frame's function, file and line and
+on the locals' names, addresses and argument flags. `diagnose --collector memory` must
+then find what the default does.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from tests.integration.conftest import real_py_spy
+from threaddoc.collect.memory import dump
+
+PY_SPY_TIMEOUT = 30.0
+# A thread that keeps waking (a producer on a full queue) can be in the same place at both
+# py-spy reads and elsewhere in between, with a new waiter lock: read again, a few times.
+COMPARISON_ATTEMPTS = 3
+
+COMPARED_SAMPLES = (
+    "lock_order_deadlock.py",
+    "nested_submit_starvation.py",
+    "event_never_set.py",
+    "busy_but_healthy.py",
+    "queue_join_missing_task_done.py",
+    "asyncio_handler_blocks_loop.py",
+    "rlock_reentered_by_owner.py",
+)
+DIAGNOSED_SAMPLES = ("lock_order_deadlock.py", "nested_submit_starvation.py")
+
+THREAD_KEYS = {"pid", "thread_id", "thread_name", "os_thread_id", "active", "owns_gil", "frames",
+               "process_info"}
+FRAME_KEYS = {"name", "filename", "module", "short_filename", "line", "locals", "is_entry", "is_shim_entry"}
+LOCAL_KEYS = {"name", "addr", "arg", "repr"}
+
+
+def py_spy_dump(pid: int) -> list[dict[str, Any]]:
+    completed = subprocess.run([real_py_spy(), "dump", "--pid", str(pid), "--json", "--locals"],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=PY_SPY_TIMEOUT, check=False)
+    assert completed.returncode == 0, completed.stderr
+    parsed: list[dict[str, Any]] = json.loads(completed.stdout)
+    return parsed
+
+
+def frame_view(frame: dict[str, Any]) -> tuple[str, str, int]:
+    return frame["name"], frame["filename"], frame["line"]
+
+
+def locals_view(frame: dict[str, Any]) -> list[tuple[str, int, bool]]:
+    return [(local["name"], local["addr"], local["arg"]) for local in frame["locals"]]
+
+
+def by_thread(entries: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    return {entry["thread_id"]: entry for entry in entries}
+
+
+def stack_view(thread: dict[str, Any]) -> list[tuple[tuple[str, str, int], list[tuple[str, int, bool]]]]:
+    return [(frame_view(frame), locals_view(frame)) for frame in thread["frames"]]
+
+
+def still_threads(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> set[int]:
+    """The threads whose stack and locals were the same in both py-spy reads."""
+    later = by_thread(after)
+    return {thread["thread_id"] for thread in before
+            if thread["thread_id"] in later and stack_view(thread) == stack_view(later[thread["thread_id"]])}
+
+
+def differences(spy: list[dict[str, Any]], memory: list[dict[str, Any]], still: set[int]) -> list[str]:
+    """What the memory collector says differently from py-spy, thread by thread."""
+    problems: list[str] = []
+    spy_threads, memory_threads = by_thread(spy), by_thread(memory)
+    if set(spy_threads) != set(memory_threads):
+        return [f"thread ids differ: py-spy {sorted(spy_threads)}, memory {sorted(memory_threads)}"]
+    for thread_id, expected in spy_threads.items():
+        got = memory_threads[thread_id]
+        where = f"thread {thread_id} ({expected['thread_name']})"
+        if got["os_thread_id"] != expected["os_thread_id"]:
+            problems.append(f"{where}: os_thread_id {got['os_thread_id']} != {expected['os_thread_id']}")
+        if got["thread_name"] is not None and got["thread_name"] != expected["thread_name"]:
+            problems.append(f"{where}: thread_name {got['thread_name']!r} != {expected['thread_name']!r}")
+        if thread_id not in still:
+            continue  # a running thread's stack may differ between two reads
+        expected_frames = [frame_view(frame) for frame in expected["frames"]]
+        got_frames = [frame_view(frame) for frame in got["frames"]]
+        if got_frames != expected_frames:
+            problems.append(f"{where}: frames\n  memory {got_frames}\n  py-spy {expected_frames}")
+            continue
+        for expected_frame, got_frame in zip(expected["frames"], got["frames"]):
+            if locals_view(got_frame) != locals_view(expected_frame):
+                problems.append(f"{where} {expected_frame['name']}: locals\n  memory {locals_view(got_frame)}"
+                                f"\n  py-spy {locals_view(expected_frame)}")
+    return problems
+
+
+def shape_problems(entries: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    for entry in entries:
+        if set(entry) != THREAD_KEYS:
+            problems.append(f"thread keys {sorted(entry)}")
+        for frame in entry["frames"]:
+            if set(frame) != FRAME_KEYS:
+                problems.append(f"frame keys {sorted(frame)}")
+            problems.extend(f"local keys {sorted(local)}" for local in frame["locals"]
+                            if set(local) != LOCAL_KEYS)
+    return problems
+
+
+@pytest.mark.parametrize("sample", COMPARED_SAMPLES)
+def test_memory_dump_matches_py_spy(python_interpreter: Path, sample_runner: Callable[..., Any],
+                                    sample: str) -> None:
+    attempts: list[list[str]] = []
+    with sample_runner(sample, python=python_interpreter) as process:
+        for _ in range(COMPARISON_ATTEMPTS):
+            spy = py_spy_dump(process.pid)
+            memory = dump(process.pid, timeout=20.0)
+            still = still_threads(spy, py_spy_dump(process.pid))
+            assert not shape_problems(memory)
+            assert still, "no thread of the sample stood still between the two py-spy reads"
+            attempts.append(differences(spy, memory, still))
+            if not attempts[-1]:
+                break
+    assert not attempts[-1], "\n".join(f"attempt {number}:\n" + "\n".join(problems)
+                                       for number, problems in enumerate(attempts, 1))
+
+
+@pytest.mark.parametrize("sample", COMPARED_SAMPLES[:1])
+def test_memory_dump_repr_names_the_type_and_address(python_interpreter: Path,
+                                                     sample_runner: Callable[..., Any], sample: str) -> None:
+    """A local's repr is its identity, never its value."""
+    with sample_runner(sample, python=python_interpreter) as process:
+        memory = dump(process.pid, timeout=20.0)
+    locals_ = [local for thread in memory for frame in thread["frames"] for local in frame["locals"]]
+    assert locals_
+    for local in locals_:
+        assert local["repr"].endswith(f" at 0x{local['addr']:x}>"), local
+    assert any(local["repr"] == f"<Thread at 0x{local['addr']:x}>" for local in locals_)
+
+
+@pytest.mark.parametrize("sample", DIAGNOSED_SAMPLES)
+def test_diagnose_with_memory_collector_finds_what_the_default_finds(
+        python_interpreter: Path, sample_runner: Callable[..., Any], threaddoc: Callable[..., Any],
+        sample: str) -> None:
+    with sample_runner(sample, python=python_interpreter) as process:
+        default = threaddoc(["diagnose", str(process.pid), "--json", "--samples", "1"])
+        memory = threaddoc(["diagnose", str(process.pid), "--json", "--samples", "2",
+                            "--collector", "memory"])
+    assert default.returncode == 1, default.describe()
+    assert memory.returncode == default.returncode, memory.describe()
+    default_report, memory_report = json.loads(default.stdout), json.loads(memory.stdout)
+    assert sorted(f["kind"] for f in memory_report["findings"]) == \
+        sorted(f["kind"] for f in default_report["findings"])
+    assert memory_report["verdict"] == default_report["verdict"]
