@@ -7,13 +7,13 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+# Only what the command line itself needs is loaded here: the rest is imported by the
+# command that uses it, so that `threaddoc diagnose PID` reaches py-spy sooner.
 from threaddoc import __version__, demo, stopsignals
-from threaddoc.collect.process import python_processes_named
-from threaddoc.collect.saved import SourceRoot
 from threaddoc.errors import (
     EXIT_CANNOT_INSPECT,
     EXIT_HANG,
@@ -25,26 +25,13 @@ from threaddoc.errors import (
     ThreaddocError,
     UsageError,
 )
-from threaddoc.files import write_private
-from threaddoc.findings import Verdict
-from threaddoc.pipeline import (
-    DEFAULT_INTERVAL,
-    DEFAULT_SAMPLES,
-    Failure,
-    ManyReports,
-    Report,
-    analyse_recording,
-    diagnose,
-    diagnose_core,
-    diagnose_saved,
-    group_reports,
-    record,
-)
-from threaddoc.render import json as json_render
-from threaddoc.render import text as text_render
-from threaddoc.run import RunPlan, parse_duration, supervise
+from threaddoc.pipeline import DEFAULT_INTERVAL, DEFAULT_SAMPLES, Failure
 from threaddoc.sanitize import clean_line
-from threaddoc.schema import schema_text
+
+if TYPE_CHECKING:
+    from threaddoc.findings import Verdict
+    from threaddoc.pipeline import ManyReports, Report
+    from threaddoc.render import text as text_render
 
 EXIT_STATUS_HELP = """\b
 Exit status:
@@ -162,6 +149,9 @@ def diagnose_command(pids: tuple[int, ...], names: tuple[str, ...], children: bo
     any more.
     """
     if saved is not None or core is not None:
+        from threaddoc.collect.saved import SourceRoot
+        from threaddoc.pipeline import diagnose_core, diagnose_saved
+
         _check_offline_options(pids, names, children, save, native, saved, core)
         roots = [SourceRoot.parse(root) for root in source_roots]
         reports = (diagnose_saved(saved, roots, show_locals) if saved is not None
@@ -192,6 +182,8 @@ def _finish(reports: Sequence[Report], failures: Sequence[Failure], *, single: b
     if single:
         _emit(reports[0], as_json, color)
         sys.exit(_exit_status(reports[0].verdict))
+    from threaddoc.pipeline import group_reports
+
     many = group_reports(reports, failures)
     _emit_many(many, as_json, color)
     sys.exit(_exit_status(many.verdict))
@@ -210,6 +202,8 @@ def _check_offline_options(pids: tuple[int, ...], names: tuple[str, ...], childr
 
 
 def _diagnose_live(pid: int, *, save: str | None, several: bool, **options: Any) -> Report:
+    from threaddoc.pipeline import analyse_recording, record
+
     recording = record(pid, **options)
     if save is not None:
         _save(f"{save}.{pid}" if several else save, recording.to_json())
@@ -217,6 +211,8 @@ def _diagnose_live(pid: int, *, save: str | None, several: bool, **options: Any)
 
 
 def _save(path: str, text: str) -> None:
+    from threaddoc.files import write_private
+
     try:
         write_private(Path(path), text)
     except OSError as error:
@@ -227,6 +223,8 @@ def _save(path: str, text: str) -> None:
 def _targets(pids: tuple[int, ...], names: tuple[str, ...]) -> list[int]:
     if not pids and not names:
         raise click.UsageError("give the PID of the process to diagnose, or --name NAME")
+    from threaddoc.collect.process import python_processes_named
+
     targets = list(dict.fromkeys(pids))
     for name in names:
         matching = python_processes_named(name, exclude=os.getpid())
@@ -258,6 +256,8 @@ def demo_command(scenario: str, as_json: bool, color: bool | None, samples: int,
         for item in demo.SCENARIOS.values():
             click.echo(f"{item.name:18} {item.story} (expect: {item.expected_verdict})")
         return
+    from threaddoc.pipeline import diagnose
+
     chosen = demo.scenario(scenario)
     with demo.running_sample(chosen.sample) as process:
         report = diagnose(process.pid, samples=samples, interval=interval)
@@ -272,10 +272,14 @@ def demo_command(scenario: str, as_json: bool, color: bool | None, samples: int,
 @cli.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema that every `--json` report validates against."""
+    from threaddoc.schema import schema_text
+
     click.echo(schema_text(), nl=False)
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from threaddoc.run import parse_duration
+
     try:
         return None if value is None else parse_duration(value)
     except ValueError as error:
@@ -316,17 +320,26 @@ def run_command(command: tuple[str, ...], after: float | None, kill: bool, json_
       126  CMD cannot be executed (permission denied, a directory)
       127  CMD was not found
       2    usage error (a bad --after DURATION, no CMD)"""
+    from threaddoc.pipeline import diagnose
+    from threaddoc.run import RunPlan, supervise
+
     sys.exit(supervise(RunPlan(command, after, kill, json_file, functools.partial(
         diagnose, py_spy=py_spy, timeout=timeout, samples=samples, interval=interval, native=native,
         children=True, show_locals=show_locals, collector=collector))))
 
 
 def _emit(report: Report, as_json: bool, color: bool | None) -> None:
+    from threaddoc.render import json as json_render
+    from threaddoc.render import text as text_render
+
     _write(lambda: json_render.render(report, pretty=sys.stdout.isatty()),
            lambda style: text_render.render(report, style), as_json, color)
 
 
 def _emit_many(many: ManyReports, as_json: bool, color: bool | None) -> None:
+    from threaddoc.render import json as json_render
+    from threaddoc.render import text as text_render
+
     _write(lambda: json_render.render_many(many, pretty=sys.stdout.isatty()),
            lambda style: text_render.render_many(many, style), as_json, color)
 
@@ -337,6 +350,8 @@ def _write(as_document: Callable[[], str], as_lines: Callable[[text_render.Style
         if as_json:
             click.echo(as_document(), nl=False)
             return
+        from threaddoc.render import text as text_render
+
         style = text_render.Style(color=text_render.use_color(sys.stdout.isatty(), color))
         for line in as_lines(style):
             click.echo(line, color=style.color)
@@ -348,6 +363,8 @@ def _write(as_document: Callable[[], str], as_lines: Callable[[text_render.Style
 
 
 def _exit_status(verdict: Verdict) -> int:
+    from threaddoc.findings import Verdict
+
     return EXIT_NO_HANG if verdict in (Verdict.NO_HANG, Verdict.BUSY) else EXIT_HANG
 
 

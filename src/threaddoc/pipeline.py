@@ -4,22 +4,27 @@
 
 `analyse` is pure: it turns a snapshot into a report and is what the unit tests
 run on recordings.  `diagnose` adds collection from a live process.
+
+The stages after collection are imported where they are called: a live diagnosis
+loads them once the target has been read (the target is paused meanwhile, and the
+kernel's view of its threads must be read before that), not before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from threaddoc.classify import classify_all
 from threaddoc.collect import Recording, collect
-from threaddoc.collect.saved import SourceRoot, load_core, load_saved, read_dump_file
-from threaddoc.findings import Finding, Severity, Verdict, find_all, verdict_of
-from threaddoc.findings.main_thread import MainThread, main_thread
-from threaddoc.findings.processes import signature
-from threaddoc.graph import WaitGraph, build_graph
-from threaddoc.model import Snapshot
-from threaddoc.resolve import ThreadAnalysis, resolve_all
+
+if TYPE_CHECKING:
+    from threaddoc.collect.saved import SourceRoot
+    from threaddoc.findings import Finding, Verdict
+    from threaddoc.findings.main_thread import MainThread
+    from threaddoc.graph import WaitGraph
+    from threaddoc.model import Snapshot
+    from threaddoc.resolve import ThreadAnalysis
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,12 @@ class Report:
 
 
 def analyse(snapshot: Snapshot) -> Report:
+    from threaddoc.classify import classify_all
+    from threaddoc.findings import find_all, verdict_of
+    from threaddoc.findings.main_thread import main_thread
+    from threaddoc.graph import build_graph
+    from threaddoc.resolve import resolve_all
+
     children = tuple(analyse(child) for child in snapshot.children)
     waits = classify_all(snapshot)
     analyses = resolve_all(snapshot, waits)
@@ -72,19 +83,20 @@ def diagnose(pid: int, *, py_spy: str | None = None, timeout: float = 20.0,
 
 def diagnose_saved(path: str, roots: Sequence[SourceRoot] = (), show_locals: bool = False) -> list[Report]:
     """A saved dump (`--from FILE`, `-` for standard input), in whichever format it is."""
+    from threaddoc.collect.saved import load_saved, read_dump_file
+
     text, written = read_dump_file(path)
     return [analyse(snapshot) for snapshot in load_saved(text, path, roots, written, show_locals)]
 
 
 def diagnose_core(core: str, *, py_spy: str | None = None, timeout: float = 20.0,
                   roots: Sequence[SourceRoot] = (), show_locals: bool = False) -> Report:
+    from threaddoc.collect.saved import load_core
+
     return analyse(load_core(core, py_spy, timeout, roots, show_locals))
 
 
 # Several processes at once (`threaddoc diagnose 101 102 103`, `--name gunicorn`).
-
-_VERDICT_ORDER = (Verdict.DEADLOCK, Verdict.HANG, Verdict.BUSY, Verdict.NO_HANG)
-
 
 @dataclass(frozen=True)
 class Group:
@@ -113,12 +125,18 @@ class ManyReports:
 
     @property
     def verdict(self) -> Verdict:
+        from threaddoc.findings import Verdict
+
         verdicts = {report.verdict for report in self.reports}
-        return next((v for v in _VERDICT_ORDER if v in verdicts), Verdict.NO_HANG)
+        order = (Verdict.DEADLOCK, Verdict.HANG, Verdict.BUSY, Verdict.NO_HANG)
+        return next((v for v in order if v in verdicts), Verdict.NO_HANG)
 
 
 def group_reports(reports: Sequence[Report], failures: Sequence[Failure] = ()) -> ManyReports:
     """Group the stuck processes by how they are stuck, largest group first."""
+    from threaddoc.findings import Severity
+    from threaddoc.findings.processes import signature
+
     by_signature: dict[object, list[Report]] = {}
     for report in reports:
         key = signature(report.findings)

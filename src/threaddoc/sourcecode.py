@@ -1,7 +1,9 @@
 """Reading the program's own statements: what a frame is doing at its line.
 
 Pure functions over `SourceFile`; parsed trees are cached per file text so a
-thousand threads paused in the same function cost one parse.
+thousand threads paused in the same function cost one parse, and so are the answers
+about a file (what a global is assigned, where a line's statement is): trees and nodes
+returned are shared, never to be changed.
 """
 
 from __future__ import annotations
@@ -193,6 +195,16 @@ def spelling(source: SourceFile, node: ast.expr) -> str:
     return " ".join(segment.split()) if segment else ast.unparse(node)
 
 
+@lru_cache(maxsize=8192)
+def expression_tree(text: str) -> ast.expr | None:
+    """An expression's tree (`self._lock`), or None if it is not one. Shared: never change it."""
+    try:
+        return ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+
+
+@lru_cache(maxsize=8192)
 def canonical(expression: str) -> str:
     """One spelling per expression, for matching (`d["k"]` and `d['k']` are the same)."""
     try:
@@ -208,6 +220,7 @@ def assigned_constructor(source: SourceFile, target: str, attribute: bool) -> st
     return callable_name(call.func) if call is not None else None
 
 
+@lru_cache(maxsize=8192)
 def assigned_call(source: SourceFile, target: str, attribute: bool) -> ast.Call | None:
     """The call whose result is assigned to a global or (any object's) attribute."""
     module = tree(source)
@@ -226,6 +239,21 @@ def assigned_call(source: SourceFile, target: str, attribute: bool) -> ast.Call 
         for candidate in targets:
             if _assigns(candidate, target, attribute):
                 return value
+    return None
+
+
+@lru_cache(maxsize=8192)
+def imported_from(source: SourceFile, name: str) -> tuple[str, str] | None:
+    """(module, name) a global of the file was imported as: `from X import name [as alias]`
+    at its top level (absolute imports only)."""
+    module = tree(source)
+    if module is None:
+        return None
+    for node in module.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                if (alias.asname or alias.name) == name:
+                    return node.module, alias.name
     return None
 
 
@@ -254,6 +282,7 @@ def assignment_before(function: FunctionNode, name: str, line: int) -> ast.Assig
     return found
 
 
+@lru_cache(maxsize=8192)
 def class_attribute_call(source: SourceFile, class_name: str, attribute: str) -> ast.Call | None:
     """`attribute = SomeLock()` in the body of class `class_name` (a class attribute)."""
     module = tree(source)
@@ -268,6 +297,7 @@ def class_attribute_call(source: SourceFile, class_name: str, attribute: str) ->
     return None
 
 
+@lru_cache(maxsize=8192)
 def assigns_instance_attribute(source: SourceFile, attribute: str) -> bool:
     """Whether any `something.attribute = ...` appears in the file."""
     module = tree(source)
@@ -281,6 +311,7 @@ def assigns_instance_attribute(source: SourceFile, attribute: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=256)
 def daemon_thread_targets(source: SourceFile) -> frozenset[str]:
     """Names of functions and Thread subclasses that this file starts as daemon threads:
     `Thread(target=poll, daemon=True)`, `class Poller(Thread)` with `daemon=True` passed
@@ -313,6 +344,7 @@ def _sets_daemon(assign: ast.Assign) -> bool:
             and any(isinstance(t, ast.Attribute) and t.attr == "daemon" for t in assign.targets))
 
 
+@lru_cache(maxsize=8192)
 def inside_infinite_loop(source: SourceFile, line: int) -> bool:
     """Whether `line` sits in a `while True:` (or `while 1:`) loop of its function."""
     scope = enclosing_function(source, line)
@@ -349,6 +381,7 @@ def _qualified_in(body: list[ast.stmt], line: int, name: str, owner: str | None)
     return None
 
 
+@lru_cache(maxsize=8192)
 def local_names(function: FunctionNode) -> frozenset[str]:
     """The names local to a function: its parameters and what it assigns (not `global`)."""
     arguments = function.args

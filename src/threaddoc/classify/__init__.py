@@ -170,8 +170,30 @@ class _NamesAFunction(Protocol):
 Rule = TypeVar("Rule", bound=_NamesAFunction)
 
 
+# Thousands of threads run the same few functions: a rule table (a tuple, so it cannot
+# change) is searched once per (module, function). The tables are kept, so that the id of
+# one is never that of another.
+_MATCHED: dict[tuple[int, str, str], object] = {}
+_TABLES: dict[int, Sequence[object]] = {}
+_MAX_MATCHED = 65536
+
+
 def match_frame(frame: Frame, rules: Sequence[Rule]) -> Rule | None:
     """The first rule naming the frame's function (`Class.method` in `module`)."""
+    if not isinstance(rules, tuple):
+        return _match_frame(frame, rules)
+    key = (id(rules), frame.module, frame.function)
+    if key in _MATCHED:
+        return _MATCHED[key]  # type: ignore[return-value]  # stored by this function for `rules`
+    found = _match_frame(frame, rules)
+    if len(_MATCHED) >= _MAX_MATCHED:
+        _MATCHED.clear()
+    _TABLES.setdefault(id(rules), rules)
+    _MATCHED[key] = found
+    return found
+
+
+def _match_frame(frame: Frame, rules: Sequence[Rule]) -> Rule | None:
     exact = [rule for rule in rules if rule.module == frame.module and _same_function(rule, frame)]
     if exact:
         return exact[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from threaddoc.model import Frame, Local, NativeFrame, Thread
@@ -112,6 +113,8 @@ def _parse_local(entry: Mapping[str, Any]) -> Local:
     )
 
 
+# Thousands of threads run in the same few files: each is named once.
+@lru_cache(maxsize=4096)
 def module_of(filename: str) -> tuple[str, bool]:
     """The dotted module name a file implements, and whether it is the standard library."""
     frozen = _FROZEN.match(filename)

@@ -12,6 +12,7 @@ import psutil
 
 from threaddoc.model import Progress
 
+from .kernel import read_proc_text
 from .parse import python_frames
 
 
@@ -40,8 +41,7 @@ def _schedstat_times(pid: int) -> tuple[dict[str, float], dict[str, float]]:
         return {}, {}
     for tid in tids:
         try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
-                fields = stat.read().split()
+            fields = read_proc_text(f"/proc/{pid}/task/{tid}/schedstat").split()
             cpu[tid], queued[tid] = int(fields[0]) / 1e9, int(fields[1]) / 1e9
         except (OSError, ValueError, IndexError):
             continue

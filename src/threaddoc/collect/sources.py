@@ -16,7 +16,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from threaddoc.classify.rules import HOLD_RULES
 from threaddoc.model import SourceFile
 
 from .parse import filenames, module_of
@@ -29,9 +28,6 @@ MAX_TOTAL_SOURCE_BYTES = 64 * 1024 * 1024
 SOURCE_READ_SECONDS = 5.0
 _LISTED = 5  # files named in a warning; the others are counted
 
-# Of the standard library, only the modules whose frames hold locks are read, to say where
-# they took them; its waits are known from the rule table.
-_HOLDING_MODULES = frozenset(rule.module for rule in HOLD_RULES)
 
 # Capabilities (bits of CapEff) that let a process read any file and enter any directory.
 _CAP_DAC_OVERRIDE = 1
@@ -40,12 +36,22 @@ _CAP_DAC_READ_SEARCH = 2
 
 def files_to_read(raw: Iterable[Mapping[str, Any]]) -> set[str]:
     """The files of the program and its libraries that a dump's frames are in."""
+    holding = _holding_modules()
     files = set()
     for filename in filenames(raw):
         module, stdlib = module_of(filename)
-        if filename and not filename.startswith("<") and (not stdlib or module in _HOLDING_MODULES):
+        if filename and not filename.startswith("<") and (not stdlib or module in holding):
             files.add(filename)
     return files
+
+
+def _holding_modules() -> frozenset[str]:
+    """Of the standard library, only the modules whose frames hold locks are read, to say
+    where they took them; its waits are known from the rule table (imported here, once the
+    target has been read: the analysis is not needed before)."""
+    from threaddoc.classify.rules import HOLD_RULES
+
+    return frozenset(rule.module for rule in HOLD_RULES)
 
 
 def read_sources(

@@ -367,10 +367,10 @@ def _acquired_line(frame: Frame, snapshot: Snapshot) -> int:
 
 def root_expression(text: str, frame: Frame, snapshot: Snapshot, kind: str) -> Resource:
     """Name the object an expression evaluates to in `frame`, by what it is rooted in."""
-    try:
-        node: ast.expr = ast.parse(text, mode="eval").body
-    except SyntaxError:
+    parsed = sourcecode.expression_tree(text)
+    if parsed is None:
         return Resource(kind=kind, name=text, detail="expression threaddoc could not read", label=text)
+    node: ast.expr = parsed
     path: list[str] = []
     while isinstance(node, ast.Attribute):
         path.insert(0, node.attr)
@@ -455,14 +455,8 @@ def _class_attribute(root: str, path: list[str], frame: Frame, snapshot: Snapsho
 def _global_origin(frame: Frame, snapshot: Snapshot, name: str) -> tuple[str, str]:
     """(module, name) where a global was defined: follows `from X import name`."""
     source = snapshot.source(frame.filename)
-    module_tree = sourcecode.tree(source) if source is not None else None
-    if module_tree is not None:
-        for node in module_tree.body:
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                for alias in node.names:
-                    if (alias.asname or alias.name) == name:
-                        return node.module, alias.name
-    return frame.module, name
+    imported = sourcecode.imported_from(source, name) if source is not None else None
+    return imported if imported is not None else (frame.module, name)
 
 
 def _lock_type_of_local(type_name: str | None) -> str | None:
