@@ -7,7 +7,11 @@ from collections.abc import Sequence
 from threaddoc.model import Frame, Snapshot
 from threaddoc.resolve import Held, Resource, ThreadAnalysis
 
+from .groups import GROUP_AT_LEAST, and_list, collapsed, some_threads
 from .model import Evidence, ResourceRef, ThreadRef
+
+__all__ = ["GROUP_AT_LEAST", "and_list", "collapsed", "frame_evidence", "held_evidence", "resource_ref",
+           "some_threads", "thread_ref", "wait_evidence", "waiters_evidence"]
 
 
 def thread_ref(analysis: ThreadAnalysis, role: str = "") -> ThreadRef:
@@ -36,8 +40,22 @@ def held_evidence(analysis: ThreadAnalysis, held: Held, snapshot: Snapshot,
     return frame_evidence(analysis.thread.frames[held.frame], snapshot, held.line, note)
 
 
-def and_list(items: Sequence[str]) -> str:
-    """`a`, `a and b`, `a, b and c`."""
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+def waiters_evidence(waiters: Sequence[ThreadAnalysis], snapshot: Snapshot, one: str,
+                     many: str) -> list[Evidence]:
+    """Where the waiters wait: an entry per thread (`"request-1" waits for it`), except
+    where GROUP_AT_LEAST or more wait at the same line, which is one entry for all of them
+    (`9,874 threads (request-1, … and 9,871 more) wait for it`). `one` and `many` are the
+    verb phrase for one thread and for several (no `one`: a thread's entry has no note)."""
+    evidence = []
+    for same in collapsed(waiters, _wait_site):
+        note = (f"{same[0].thread.label} {one}" if one else "") if len(same) == 1 else \
+            f"{some_threads([w.thread.label for w in same])} {many}"
+        at = wait_evidence(same[0], snapshot, note=note)
+        if at is not None:
+            evidence.append(at)
+    return evidence
+
+
+def _wait_site(analysis: ThreadAnalysis) -> tuple[str, int, str] | None:
+    frame = analysis.site_frame
+    return (frame.filename, frame.line, frame.function) if frame is not None else None

@@ -13,7 +13,15 @@ from threaddoc.model import ChildProcess, FileDescriptor, Snapshot
 from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
-from .evidence import and_list, held_evidence, resource_ref, thread_ref, wait_evidence
+from .evidence import (
+    and_list,
+    held_evidence,
+    resource_ref,
+    some_threads,
+    thread_ref,
+    wait_evidence,
+    waiters_evidence,
+)
 from .model import Confidence, Evidence, Finding, ResourceRef, Severity
 
 IO_KINDS = frozenset({
@@ -78,18 +86,15 @@ def _lock_held_during_io(
     at = wait_evidence(analysis, snapshot, note=f"{analysis.thread.label} {io.text}")
     if at is not None:
         evidence.append(at)
-    for edge in edges:
-        waiter = analyses[edge.waiter]
-        at = wait_evidence(waiter, snapshot, note=f"{waiter.thread.label} waits for it")
-        if at is not None:
-            evidence.append(at)
+    evidence += waiters_evidence([analyses[edge.waiter] for edge in edges], snapshot,
+                                 one="waits for it", many="wait for it")
     severity = Severity.CRITICAL if io.no_timeout else Severity.WARNING
     return Finding(
         kind="lock-held-during-io",
         severity=severity,
         confidence=Confidence.LIKELY,
         title=(f"{analysis.thread.label} holds {and_list(locks)} while it {io.text}; "
-               f"{and_list(waiter_names)} wait{'s' * (len(waiter_names) == 1)} for it"),
+               f"{some_threads(waiter_names)} wait{'s' * (len(waiter_names) == 1)} for it"),
         explanation=(
             f"{analysis.thread.label} took {and_list(locks)} and then, still holding it, {io.text}"
             + (" with no timeout" if io.no_timeout else "")
@@ -168,13 +173,14 @@ def _pipe_deadlocks(snapshot: Snapshot, analyses: Sequence[ThreadAnalysis]) -> l
         fd, target = pipe
         stream = {1: "stdout", 2: "stderr"}.get(fd, f"fd {fd}")
         command = " ".join(child.cmdline)[:120]
-        evidence = [e for a in waiting if (e := wait_evidence(
-            a, snapshot, note=f"{a.thread.label} waits for child {child.pid} to exit")) is not None]
+        evidence = waiters_evidence(waiting, snapshot, one=f"waits for child {child.pid} to exit",
+                                    many=f"wait for child {child.pid} to exit")
         findings.append(Finding(
             kind="subprocess-pipe-deadlock",
             severity=Severity.CRITICAL,
             confidence=Confidence.LIKELY,
-            title=(f"{and_list([a.thread.label for a in waiting])} wait{'s' * (len(waiting) == 1)} for child "
+            title=(f"{some_threads([a.thread.label for a in waiting])} wait{'s' * (len(waiting) == 1)} "
+                   "for child "
                    f"process {child.pid} to exit, but it is blocked writing to its {stream} pipe, "
                    "which nobody reads"),
             explanation=(

@@ -12,7 +12,7 @@ from threaddoc.model import Snapshot
 from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
-from .evidence import and_list, thread_ref, wait_evidence
+from .evidence import some_threads, thread_ref, wait_evidence, waiters_evidence
 from .model import Confidence, Evidence, Finding, ResourceRef, Severity
 
 _WAITS_ON_POOL = (WaitKind.FUTURE_RESULT, WaitKind.FUTURES_WAIT, WaitKind.EXECUTOR_SHUTDOWN)
@@ -34,7 +34,7 @@ def detect_process_pool_waits(
     stuck = [(child, worker) for child in children if (worker := _stuck_worker(child)) is not None]
     if not waiting or not stuck:
         return []
-    evidence: list[Evidence] = [at for a in waiting if (at := wait_evidence(a, snapshot)) is not None]
+    evidence: list[Evidence] = waiters_evidence(waiting, snapshot, one="", many="wait here")
     for (child_snapshot, _, _), worker in stuck:
         at = wait_evidence(worker, child_snapshot,
                            note=f"worker process {child_snapshot.process.pid} {worker.wait.summary}")
@@ -47,10 +47,10 @@ def detect_process_pool_waits(
         kind="blocked-shutdown",
         severity=Severity.CRITICAL,
         confidence=Confidence.LIKELY,
-        title=(f"{and_list(names)} wait{'s' * (len(names) == 1)} on a process pool whose worker process "
+        title=(f"{some_threads(names)} wait{'s' * (len(names) == 1)} on a process pool whose worker process "
                f"{', '.join(pids)} {what.wait.summary} and will not return a result"),
         explanation=(
-            f"{and_list(names)} wait{'s' * (len(names) == 1)} with no timeout for a result (or for the "
+            f"{some_threads(names)} wait{'s' * (len(names) == 1)} with no timeout for a result (or for the "
             f"pool to shut down); worker process {', '.join(pids)} is alive but not computing: it is "
             "blocked in "
             f"its task ({what.wait.summary}), so the result never comes. "
@@ -117,7 +117,7 @@ def _stuck_children_finding(group: Sequence[Child], total: int, waiting: Sequenc
     how = f"in a {lead.kind}: {lead.title}" if one else f"the same way, in a {lead.kind}: {lead.title}"
     names = [a.thread.label for a in waiting]
     if waiting:
-        title = (f"{and_list(names)} wait{'s' * (len(names) == 1)} on {who}, "
+        title = (f"{some_threads(names)} wait{'s' * (len(names) == 1)} on {who}, "
                  f"{'which is' if one else 'all'} stuck {how}")
     else:
         title = f"{who} {'is' if one else 'are'} stuck {how}"
@@ -125,10 +125,10 @@ def _stuck_children_finding(group: Sequence[Child], total: int, waiting: Sequenc
         f"{lead.explanation} "
         + (f"Processes {', '.join(pids)} are stuck at the same lines of the same code. "
            if len(group) > 1 else "")
-        + (f"{and_list(names)} wait{'s' * (len(names) == 1)} with no timeout for "
+        + (f"{some_threads(names)} wait{'s' * (len(names) == 1)} with no timeout for "
            f"{'it' if len(group) == 1 else 'them'}, so this process is stuck too." if waiting else "")
     )
-    evidence = [at for a in waiting if (at := wait_evidence(a, snapshot)) is not None]
+    evidence = waiters_evidence(waiting, snapshot, one="", many="wait here")
     evidence.extend(lead.evidence)
     return Finding(
         kind=lead.kind,

@@ -12,7 +12,7 @@ from threaddoc.model import Snapshot
 from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
-from .evidence import and_list, thread_ref, wait_evidence
+from .evidence import collapsed, some_threads, thread_ref, wait_evidence
 from .model import Confidence, Evidence, Finding, ResourceRef, Severity
 from .pools import Pool, pool_of, thread_pools
 
@@ -105,21 +105,23 @@ def _finding(
     names = [analyses[k.index].thread.label for k in keepers]
     kinds = {analyses[k.index].wait.kind for k in keepers}
     evidence: list[Evidence] = []
-    for keeper in keepers:
-        at = wait_evidence(analyses[keeper.index], snapshot,
-                           note=f"{analyses[keeper.index].thread.label} {keeper.reason}")
+    for same in collapsed(keepers, lambda k: (_site(analyses[k.index]), k.reason)):
+        first = analyses[same[0].index]
+        who = first.thread.label if len(same) == 1 else \
+            f"{some_threads([analyses[k.index].thread.label for k in same])}: each"
+        at = wait_evidence(first, snapshot, note=f"{who} {same[0].reason}")
         if at is not None:
             evidence.append(at)
     if what == "executor shutdown":
-        title = f"executor shutdown waits for {and_list(names)}, which will not finish"
+        title = f"executor shutdown waits for {some_threads(names)}, which will not finish"
         explanation = (f"{waiter.thread.label} shuts a thread pool down with wait=True (explicitly, or at "
                        "the end of a `with ...Executor()` block) and waits for every submitted task; "
-                       f"{and_list(names)} is stuck in its task, so the shutdown never returns.")
+                       f"{some_threads(names)} is stuck in its task, so the shutdown never returns.")
         suggestions = fixes.executor_shutdown(kinds)
     else:
-        title = f"interpreter exit is blocked by {and_list(names)}"
+        title = f"interpreter exit is blocked by {some_threads(names)}"
         explanation = (f"{waiter.thread.label} has finished the script and waits for non-daemon threads "
-                       f"to end before the process can exit; {and_list(names)} will not end by "
+                       f"to end before the process can exit; {some_threads(names)} will not end by "
                        f"{'itself' if len(names) == 1 else 'themselves'}.")
         suggestions = fixes.blocked_exit(kinds)
     return Finding(
@@ -140,3 +142,8 @@ def _pool_resources(analyses: Sequence[ThreadAnalysis], keepers: list[Keeper]) -
     found = {pool.name: pool for k in keepers if (pool := pool_of(pools, k.index)) is not None}
     return tuple(ResourceRef("thread-pool", name, pool.size_text) for name, pool in found.items())
 
+
+
+def _site(analysis: ThreadAnalysis) -> tuple[str, int, str] | None:
+    frame = analysis.site_frame
+    return (frame.filename, frame.line, frame.function) if frame is not None else None

@@ -16,7 +16,7 @@ from threaddoc.model import Snapshot
 from threaddoc.resolve import Key, ThreadAnalysis
 
 from . import fixes
-from .evidence import and_list, thread_ref, wait_evidence
+from .evidence import collapsed, some_threads, thread_ref, wait_evidence
 from .model import Confidence, Evidence, Finding, ResourceRef, Severity, Suggestion
 
 _QUEUE_WAITS = (WaitKind.QUEUE_GET, WaitKind.QUEUE_PUT, WaitKind.QUEUE_JOIN)
@@ -32,7 +32,8 @@ def detect_unserved_waits(snapshot: Snapshot, analyses: Sequence[ThreadAnalysis]
             groups.setdefault(resource.key, []).append(index)
     findings = []
     for waiters in groups.values():
-        others = [a for i, a in enumerate(analyses) if i not in waiters]
+        waiting = set(waiters)  # a set: thousands of waiters must not make this quadratic
+        others = [a for i, a in enumerate(analyses) if i not in waiting]
         if any(not _stuck_for_good(other) for other in others):
             continue
         findings.append(_finding(snapshot, analyses, waiters, others))
@@ -55,14 +56,9 @@ def _finding(
     kinds = {analyses[i].wait.kind for i in waiters}
     names = [analyses[i].thread.label for i in waiters]
     what = resource.name
-    evidence: list[Evidence] = [
-        at for i in waiters
-        if (at := wait_evidence(analyses[i], snapshot, note=f"{analyses[i].thread.label} "
-                                                         f"{analyses[i].wait.summary}")) is not None
-    ]
+    evidence = _waiters_evidence(snapshot, [analyses[i] for i in waiters])
     nobody = ("no other thread is left" if not others else
-              "every other thread is itself blocked for good: " + "; ".join(
-                  f"{o.thread.label} {o.wait.summary}" for o in others))
+              "every other thread is itself blocked for good: " + _what_others_do(others))
     if kinds & set(_QUEUE_WAITS):
         kind = "queue-starvation"
         title, explanation, suggestions = _queue_texts(names, what, kinds, nobody)
@@ -70,8 +66,9 @@ def _finding(
         kind = "unsignalled-wait"
         verb = {WaitKind.EVENT_WAIT: "set", WaitKind.CONDITION_WAIT: "notify",
                 WaitKind.BARRIER: "reach"}[next(iter(kinds))]
-        title = f"{and_list(names)} wait{'s' * (len(names) == 1)} on {what}, which no live thread can {verb}"
-        explanation = (f"{and_list(names)} wait{'s' * (len(names) == 1)} with no timeout for {what}; "
+        title = (f"{some_threads(names)} wait{'s' * (len(names) == 1)} on {what}, "
+                 f"which no live thread can {verb}")
+        explanation = (f"{some_threads(names)} wait{'s' * (len(names) == 1)} with no timeout for {what}; "
                        f"{nobody}. Nothing will ever {verb} it.")
         suggestions = fixes.unsignalled_wait(kinds, what)
     return Finding(
@@ -94,17 +91,44 @@ def _queue_texts(
     if WaitKind.QUEUE_JOIN in kinds:
         consumers = "a consumer is waiting in get() on the same queue, so it took every item, " \
             if WaitKind.QUEUE_GET in kinds else ""
-        title = f"{and_list(names)}: {what}.join() waits for tasks that will never be marked done"
+        title = f"{some_threads(names)}: {what}.join() waits for tasks that will never be marked done"
         explanation = (f"join() returns when every item got has been marked with task_done(); "
                        f"{consumers}but some were never marked done, and {nobody}.")
     elif WaitKind.QUEUE_PUT in kinds:
-        title = f"{and_list(names)} wait{'s' * (len(names) == 1)} to put into the full queue {what}, " \
+        title = f"{some_threads(names)} wait{'s' * (len(names) == 1)} to put into the full queue {what}, " \
             "which no live thread will drain"
         explanation = f"The queue is full and {nobody}: no thread will get() from it again."
     else:
-        title = f"{and_list(names)} wait{'s' * (len(names) == 1)} on {what}.get(), which no live thread " \
-            "will feed"
+        title = f"{some_threads(names)} wait{'s' * (len(names) == 1)} on {what}.get(), " \
+            "which no live thread will feed"
         explanation = (f"The queue is empty and {nobody}: no thread will put() into it again "
                        "(its producer has finished or died without sending a stop sentinel).")
     return title, explanation, fixes.queue_starvation(kinds, what)
 
+
+
+def _waiters_evidence(snapshot: Snapshot, waiters: list[ThreadAnalysis]) -> list[Evidence]:
+    """Where each waiter waits, and how; many waiting the same way at one line are one entry."""
+    evidence: list[Evidence] = []
+    for same in collapsed(waiters, lambda w: (_site(w), w.wait.summary)):
+        first = same[0]
+        note = f"{first.thread.label} {first.wait.summary}" if len(same) == 1 else \
+            f"{some_threads([w.thread.label for w in same])}: each {first.wait.summary}"
+        at = wait_evidence(first, snapshot, note=note)
+        if at is not None:
+            evidence.append(at)
+    return evidence
+
+
+def _site(analysis: ThreadAnalysis) -> tuple[str, int, str] | None:
+    frame = analysis.site_frame
+    return (frame.filename, frame.line, frame.function) if frame is not None else None
+
+
+def _what_others_do(others: list[ThreadAnalysis]) -> str:
+    """`"a" joins b; "c" waits for a lock`, with many doing the same thing counted once:
+    `9,874 threads (request-1, … and 9,871 more): each waits for a lock`."""
+    return "; ".join(
+        f"{same[0].thread.label} {same[0].wait.summary}" if len(same) == 1 else
+        f"{some_threads([o.thread.label for o in same])}: each {same[0].wait.summary}"
+        for same in collapsed(others, lambda o: o.wait.summary))

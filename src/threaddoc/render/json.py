@@ -7,6 +7,7 @@ Fields are added, never renamed or removed, within a schema version.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from threaddoc import __version__
@@ -17,6 +18,8 @@ from threaddoc.model import Frame, KernelState, Local, Origin, ProcessFacts, Pro
 from threaddoc.pipeline import ManyReports, Report
 from threaddoc.resolve import Resource, ThreadAnalysis
 from threaddoc.sanitize import json_safe
+
+from .groups import StackGroup, stack_groups
 
 SCHEMA_VERSION = 1
 
@@ -58,6 +61,8 @@ def many_document(many: ManyReports) -> JSONObject:
 
 def report_document(report: Report) -> JSONObject:
     critical = [f for f in report.findings if f.severity.value == "critical"]
+    groups = stack_groups(report.analyses)
+    group_of = {index: group.number for group in groups for index in group.members}
     document: JSONObject = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "threaddoc", "version": __version__},
@@ -66,8 +71,9 @@ def report_document(report: Report) -> JSONObject:
         "summary": _summary(report, critical),
         "main_thread": _main_thread(report.main_thread),
         "findings": [_finding(finding) for finding in report.findings],
-        "threads": [_thread(analysis, _holders(report, index), report.snapshot)
+        "threads": [_thread(analysis, _holders(report, index), report.snapshot, group_of[index])
                     for index, analysis in enumerate(report.analyses)],
+        "stack_groups": [_stack_group(report.analyses, group) for group in groups],
         "warnings": list(report.snapshot.warnings),
         "children": [report_document(child) for child in report.children],
         "origin": _origin(report.snapshot.origin),
@@ -75,6 +81,27 @@ def report_document(report: Report) -> JSONObject:
     if report.snapshot.shows_locals:
         document["shown_locals"] = _shown_locals(report.snapshot)
     return document
+
+
+def _stack_group(analyses: Sequence[ThreadAnalysis], group: StackGroup) -> JSONObject:
+    """Threads with the same frames and the same wait: what they share, and which they are
+    (indexes into `threads`, in report order), so tools can count without comparing stacks."""
+    first = analyses[group.members[0]]
+    return {
+        "group": group.number,
+        "count": len(group.members),
+        "threads": list(group.members),
+        "state": first.wait.activity.value,
+        "wait_kind": first.wait.kind.value,
+        "waits_for": _resource(first.waits_for),
+        "at": _site(first.site_frame),
+    }
+
+
+def _site(frame: Frame | None) -> JSONObject | None:
+    if frame is None:
+        return None
+    return {"file": frame.filename, "line": frame.line, "function": frame.function}
 
 
 def _shown_locals(snapshot: Snapshot) -> JSONObject:
@@ -128,6 +155,8 @@ def _finding(finding: Finding) -> JSONObject:
         "title": finding.title,
         "explanation": finding.explanation,
         "threads": [_thread_ref(ref) for ref in finding.threads],
+        "thread_count": len(finding.threads),
+        "blocked_count": len(finding.blocked),
         "resources": [_resource_ref(ref) for ref in finding.resources],
         "cycle": [_cycle_step(step) for step in finding.cycle],
         "blocked": [{"thread": _thread_ref(ref), "at": _evidence(at)} for ref, at in finding.blocked],
@@ -179,10 +208,9 @@ def _resource(resource: Resource | None) -> JSONObject | None:
     }
 
 
-def _thread(analysis: ThreadAnalysis, held_by: list[str], snapshot: Snapshot) -> JSONObject:
+def _thread(analysis: ThreadAnalysis, held_by: list[str], snapshot: Snapshot, group: int) -> JSONObject:
     thread = analysis.thread
     wait = analysis.wait
-    site = analysis.site_frame
     return {
         "name": thread.name,
         "thread_id": thread.thread_id,
@@ -196,8 +224,7 @@ def _thread(analysis: ThreadAnalysis, held_by: list[str], snapshot: Snapshot) ->
             "resource": _resource(analysis.waits_for),
             "has_timeout": wait.has_timeout,
             "held_by": held_by,
-            "at": {"file": site.filename, "line": site.line, "function": site.function}
-            if site is not None else None,
+            "at": _site(analysis.site_frame),
         },
         "holds": [
             {"resource": _resource(held.resource), "line": held.line, "how": held.how,
@@ -210,6 +237,7 @@ def _thread(analysis: ThreadAnalysis, held_by: list[str], snapshot: Snapshot) ->
         "frames": [_frame(frame, snapshot.shows_locals) for frame in thread.frames],
         "native_frames": [{"function": f.function, "library": f.library} for f in thread.native_frames]
         if snapshot.native else None,
+        "group": group,
     }
 
 

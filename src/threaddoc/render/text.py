@@ -7,11 +7,12 @@ Formatters yield lines; every string that came from the target goes through
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 
 from threaddoc.classify import Activity
 from threaddoc.findings import BUSY_KINDS, DEADLOCK_KINDS
+from threaddoc.findings.groups import collapsed, sample_of
 from threaddoc.findings.model import (
     Confidence,
     CycleStep,
@@ -28,7 +29,14 @@ from threaddoc.pipeline import ManyReports, Report
 from threaddoc.resolve import ThreadAnalysis
 from threaddoc.sanitize import clean_line
 
+from .groups import GROUP_AT_LEAST, stack_groups
 from .paths import display_path
+
+# NAME, TID, STATE, FOR, CPU, WAITING ON, WHERE
+Row = tuple[str, str, str, str, str, str, str]
+
+# How the thread table marks a row of many threads: `\N{MULTIPLICATION SIGN}9,874`.
+TIMES = "\N{MULTIPLICATION SIGN}"
 
 
 @dataclass(frozen=True)
@@ -68,13 +76,14 @@ def render(report: Report, style: Style = Style()) -> Iterator[str]:
     if deadlocks:
         yield style.bold(f"Found {deadlocks} deadlock{'s' * (deadlocks != 1)}:")
         yield ""
+    kin = Kinship(report.analyses)
     for number, finding in enumerate(report.findings, 1):
-        yield from _finding(number, finding, style)
+        yield from _finding(number, finding, kin, style)
         yield ""
     yield from _waits_outside_findings(report, style)
     yield from _warnings(report, style)
     yield from _children(report, style)
-    yield from _thread_table(report.analyses, style)
+    yield from _thread_table(report, kin, style)
     yield from _shown_locals(report.snapshot, style)
 
 
@@ -157,7 +166,7 @@ def _headline(report: Report, style: Style) -> Iterator[str]:
     details = [f"pid {facts.pid}"] if facts.pid else []
     if facts.python_version:
         details.append(f"Python {clean_line(facts.python_version)}")
-    details.append(f"{len(report.analyses)} thread{'s' * (len(report.analyses) != 1)}")
+    details.append(f"{len(report.analyses):,} thread{'s' * (len(report.analyses) != 1)}")
     if facts.cmdline:
         details.append(clean_line(" ".join(facts.cmdline))[:160])
     yield style.dim("  " + " · ".join(details))
@@ -174,7 +183,7 @@ def _activity_counts(analyses: Sequence[ThreadAnalysis]) -> str:
     return ", ".join(f"{counts[key]} {key}" for key in order if key in counts)
 
 
-def _finding(number: int, finding: Finding, style: Style) -> Iterator[str]:
+def _finding(number: int, finding: Finding, kin: Kinship, style: Style) -> Iterator[str]:
     paint = style.red if finding.severity is Severity.CRITICAL else style.yellow
     yield paint(f"[{number}] {finding.kind}") + style.dim(
         f" · {finding.severity.value} · {finding.confidence.value}")
@@ -184,12 +193,13 @@ def _finding(number: int, finding: Finding, style: Style) -> Iterator[str]:
         for index, step in enumerate(finding.cycle):
             yield from _cycle_step(step, finding.cycle[index - 1], finding, style)
     else:
-        yield from _threads_and_evidence(finding, style)
+        yield from _threads_and_evidence(finding, kin, style)
     if finding.blocked:
         yield ""
         yield "    Blocked behind it:"
-        for ref, where in finding.blocked:
-            line = f"      {_thread(ref)}"
+        for same in _blocked_runs(finding, kin):
+            ref, where = same[0]
+            line = f"      {_thread(ref)}" if len(same) == 1 else f"      {_threads([r for r, _ in same])}:"
             if ref.role:
                 line += f" {clean_line(ref.role)}"
             if where is not None:
@@ -246,11 +256,44 @@ def _resource_detail(resource: ResourceRef) -> str:
     return ", ".join(part for part in (kind, clean_line(resource.detail)) if part)
 
 
-def _threads_and_evidence(finding: Finding, style: Style) -> Iterator[str]:
+class Kinship:
+    """Which threads are alike: the same stack and the same wait (render.groups). A finding
+    lists alike threads with the same role as one line; any other thread has its own."""
+
+    def __init__(self, analyses: Sequence[ThreadAnalysis]) -> None:
+        self.groups = stack_groups(analyses)
+        self._group: dict[tuple[str, int | None], int] = {}
+        for group in self.groups:
+            for index in group.members:
+                thread = analyses[index].thread
+                # A name and tid seen twice (a dump without tids) cannot tell its threads apart.
+                ref = (thread.name, thread.os_thread_id)
+                self._group[ref] = -1 if ref in self._group else group.number
+
+    def of(self, ref: ThreadRef, role: str) -> Hashable:
+        group = self._group.get((ref.name, ref.os_thread_id), -1)
+        return (role, group) if group >= 0 else (role, "alone", ref.name, ref.os_thread_id)
+
+
+def _blocked_runs(finding: Finding, kin: Kinship) -> list[list[tuple[ThreadRef, Evidence | None]]]:
+    """Threads blocked behind a finding; GROUP_AT_LEAST or more alike threads blocked the same
+    way are one run."""
+    return collapsed(finding.blocked, lambda blocked: kin.of(blocked[0], blocked[0].role))
+
+
+def _thread_runs(finding: Finding, kin: Kinship) -> list[list[ThreadRef]]:
+    """A finding's threads, except those also listed as blocked behind it; GROUP_AT_LEAST or
+    more alike threads with the same role (waiters of one lock) are one run."""
     blocked_names = {ref.name for ref, _ in finding.blocked}
-    for ref in finding.threads:
-        if ref.name not in blocked_names:
-            yield f"    {style.bold(_thread(ref))}" + (f": {clean_line(ref.role)}" if ref.role else "")
+    return collapsed([ref for ref in finding.threads if ref.name not in blocked_names],
+                     lambda ref: kin.of(ref, ref.role))
+
+
+def _threads_and_evidence(finding: Finding, kin: Kinship, style: Style) -> Iterator[str]:
+    for same in _thread_runs(finding, kin):
+        ref = same[0]
+        who = _thread(ref) if len(same) == 1 else _threads(same)
+        yield f"    {style.bold(who)}" + (f": {clean_line(ref.role)}" if ref.role else "")
     for evidence in finding.evidence:
         prefix = f"      {clean_line(evidence.note)}, at " if evidence.note else "      at "
         yield from _evidence(evidence, prefix)
@@ -271,18 +314,31 @@ def _thread(ref: ThreadRef) -> str:
     return f'"{clean_line(ref.name)}"{tid}'
 
 
+def _threads(refs: Sequence[ThreadRef]) -> str:
+    """Many threads in one line: `9,874 threads ("request-1" (tid 3154), … and 9,871 more)`."""
+    return f"{len(refs):,} threads ({sample_of([_thread(ref) for ref in refs[:3]], len(refs))})"
+
+
 def _waits_outside_findings(report: Report, style: Style) -> Iterator[str]:
     """Who blocks whom where it is not a deadlock: waits for a lock another thread holds."""
     in_findings = {ref.name for finding in report.findings for ref in finding.threads}
+    edges = [edge for edge in sorted(report.graph.edges,
+                                     key=lambda e: report_order(report.analyses[e.waiter].thread))
+             if report.analyses[edge.waiter].thread.name not in in_findings and edge.waiter != edge.holder]
     lines = []
-    for edge in sorted(report.graph.edges, key=lambda e: report_order(report.analyses[e.waiter].thread)):
-        waiter, holder = report.analyses[edge.waiter], report.analyses[edge.holder]
-        if waiter.thread.name in in_findings or edge.waiter == edge.holder:
-            continue
+    for same in collapsed(edges, lambda e: (e.via, e.resource.key or e.resource.name, e.holder)):
+        edge = same[0]
+        holder = report.analyses[edge.holder]
         what = clean_line(edge.resource.label or edge.resource.name)
         doing = holder.wait.summary
-        verb = "joins" if edge.via == "join" else f"waits for {what}, held by"
-        lines.append(f"  {_thread_name(waiter)} {verb} {_thread_name(holder)} ({clean_line(doing)})")
+        if len(same) == 1:
+            who = _thread_name(report.analyses[edge.waiter])
+            verb = "joins" if edge.via == "join" else f"waits for {what}, held by"
+        else:
+            names = [_thread_name(report.analyses[e.waiter]) for e in same[:3]]
+            who = f"{len(same):,} threads ({sample_of(names, len(same))})"
+            verb = "join" if edge.via == "join" else f"wait for {what}, held by"
+        lines.append(f"  {who} {verb} {_thread_name(holder)} ({clean_line(doing)})")
     if lines:
         yield style.bold("Blocked behind another thread (not a deadlock):")
         yield from lines
@@ -300,16 +356,73 @@ def _warnings(report: Report, style: Style) -> Iterator[str]:
         yield ""
 
 
-def _thread_table(analyses: Sequence[ThreadAnalysis], style: Style) -> Iterator[str]:
-    rows = [("NAME", "TID", "STATE", "FOR", "CPU", "WAITING ON", "WHERE")]
-    for analysis in sorted(analyses, key=lambda analysis: report_order(analysis.thread)):
-        rows.append(_thread_row(analysis))
-    widths = [min(max(len(row[column]) for row in rows), 32) for column in range(6)]
-    yield style.bold(f"Threads ({len(analyses)})")
-    for index, row in enumerate(rows):
+def _thread_table(report: Report, kin: Kinship, style: Style) -> Iterator[str]:
+    """A row per thread, except that GROUP_AT_LEAST or more threads with the same stack and
+    the same wait are one row, `\N{MULTIPLICATION SIGN}9,874`, with the first names; the threads that findings
+    name one by one, holders above all, keep a row of their own."""
+    analyses = report.analyses
+    table: list[Row] = [("NAME", "TID", "STATE", "FOR", "CPU", "WAITING ON", "WHERE")]
+    rows = _table_rows(report, kin)
+    table += [_thread_row(analyses[members[0]]) if len(members) == 1 else _group_row(analyses, members)
+              for members in rows]
+    widths = [min(max(len(row[column]) for row in table), 32) for column in range(6)]
+    grouped = sum(len(members) for members in rows if len(members) > 1)
+    note = f"; {grouped:,} in rows {TIMES}N: N threads with the same stack and wait" if grouped else ""
+    yield style.bold(f"Threads ({len(analyses):,}{note})")
+    for index, row in enumerate(table):
         cells = [row[column][:32].ljust(widths[column]) for column in range(6)]
         line = "  " + "  ".join([*cells, row[6]])
         yield style.dim(line.rstrip()) if index == 0 else line.rstrip()
+
+
+def _table_rows(report: Report, kin: Kinship) -> list[list[int]]:
+    """The threads of each row of the table (indexes into the analyses), in report order."""
+    alone = _named_one_by_one(report, kin)
+    rows: list[list[int]] = []
+    for group in kin.groups:
+        together = [index for index in group.members if index not in alone]
+        rows += [[index] for index in group.members if index in alone]
+        if len(together) >= GROUP_AT_LEAST:
+            rows.append(together)
+        else:
+            rows += [[index] for index in together]
+    return sorted(rows, key=lambda members: report_order(report.analyses[members[0]].thread))
+
+
+def _named_one_by_one(report: Report, kin: Kinship) -> set[int]:
+    """Threads that must keep their own row: every holder others wait for, every member of
+    a cycle, and every thread a finding lists by itself (not as one of many)."""
+    by_ref: dict[tuple[str, int | None], list[int]] = {}
+    for index, analysis in enumerate(report.analyses):
+        by_ref.setdefault((analysis.thread.name, analysis.thread.os_thread_id), []).append(index)
+    refs: list[ThreadRef] = []
+    for finding in report.findings:
+        refs += [ref for step in finding.cycle for ref in (step.thread, step.held_by)]
+        refs += [same[0] for same in _thread_runs(finding, kin) if len(same) == 1]
+        refs += [same[0][0] for same in _blocked_runs(finding, kin) if len(same) == 1]
+    alone = {edge.holder for edge in report.graph.edges if edge.holder != edge.waiter}
+    for ref in refs:
+        alone.update(by_ref.get((ref.name, ref.os_thread_id), ()))
+    return alone
+
+
+def _group_row(analyses: Sequence[ThreadAnalysis], members: Sequence[int]) -> Row:
+    """One row for threads with the same stack and wait: their count, what they all show,
+    how long all of them have waited at least, the most CPU any used, and the first names."""
+    first = _thread_row(analyses[members[0]])
+    waited = [seconds for index in members if (seconds := analyses[index].waited_seconds) is not None]
+    shares = [progress.cpu_share for index in members
+              if (progress := analyses[index].thread.progress) is not None and progress.cpu_share is not None]
+    names = [clean_line(analyses[index].thread.name) for index in members[:3]]
+    return (
+        f"{TIMES}{len(members):,}",
+        "",
+        first[2],
+        duration(min(waited)) if waited else "",
+        f"{max(shares) * 100:.0f}%" if shares else "",
+        first[5],
+        f"{first[6]}  ({sample_of(names, len(members))})",
+    )
 
 
 def duration(seconds: float | None) -> str:
@@ -325,7 +438,7 @@ def duration(seconds: float | None) -> str:
     return f"≥{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
-def _thread_row(analysis: ThreadAnalysis) -> tuple[str, str, str, str, str, str, str]:
+def _thread_row(analysis: ThreadAnalysis) -> Row:
     thread = analysis.thread
     waits_on = analysis.waits_for.name if analysis.waits_for else ""
     frame = analysis.site_frame or thread.innermost_own_frame or (thread.frames[0] if thread.frames else None)
