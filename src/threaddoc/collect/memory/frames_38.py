@@ -24,9 +24,12 @@ As py-spy does for these versions, every frame is an entry frame and the outermo
 
 from __future__ import annotations
 
+import struct
+from typing import NamedTuple
+
 from .layouts import Layout
 from .linetables_38 import NO_LINE, decode_linetable_310, decode_lnotab
-from .memory import POINTER_SIZE, MemoryReadError, i32_at, pointer_at
+from .memory import POINTER_SIZE, MemoryReadError, pointer_at
 from .objects import ObjectError
 from .reader import CodeInfo, RawFrame, RawLocal, Reader
 
@@ -39,9 +42,42 @@ def current_frame(reader: Reader, tstate: bytes) -> int:
     return pointer_at(tstate, reader.layout.tstate_frame)
 
 
+class FrameHeader(NamedTuple):
+    """The fields of a PyFrameObject the walker reads."""
+
+    ob_type: int
+    back: int
+    code: int
+    trace: int  # f_trace, 0 when no trace function is set
+    lasti: int
+    lineno: int
+
+
+_HEADER_STRUCTS: dict[tuple[int, ...], struct.Struct] = {}
+
+
+def header_struct(layout: Layout) -> struct.Struct:
+    """One Struct that unpacks a frame's FrameHeader fields in one call (they lie in
+    FrameHeader's order in 3.8-3.10: a layout where they do not is refused)."""
+    offsets = (layout.object_type, layout.frame_back, layout.frame_code, layout.frame_trace,
+               layout.frame_lasti, layout.frame_lineno)
+    # Keyed by the offsets, not the Layout: hashing its hundred fields costs more than a walk.
+    compiled = _HEADER_STRUCTS.get(offsets)
+    if compiled is None:
+        if sorted(offsets) != list(offsets) or offsets[0] < 0:
+            raise ValueError(f"unexpected PyFrameObject layout: offsets {offsets}")
+        form, position = "<", 0
+        for offset, code in zip(offsets, "QQQQii"):
+            form += f"{offset - position}x{code}"
+            position = offset + struct.calcsize(code)
+        compiled = _HEADER_STRUCTS[offsets] = struct.Struct(form)
+    return compiled
+
+
 def walk(reader: Reader, frame: int, limit: int) -> list[RawFrame]:
     """The frames from `frame` along f_back, innermost first, at most `limit` of them."""
     layout = reader.layout
+    unpack_header = header_struct(layout).unpack_from
     frames: list[RawFrame] = []
     seen: set[int] = set()
     while frame and len(frames) < limit:
@@ -49,17 +85,17 @@ def walk(reader: Reader, frame: int, limit: int) -> list[RawFrame]:
             raise MemoryReadError(frame, 0, "the frame chain comes back to this frame")
         seen.add(frame)
         data = _read_frame(reader, frame)
-        if reader.type_names.of_type(pointer_at(data, layout.object_type)) != "frame":
+        header = FrameHeader._make(unpack_header(data))
+        if reader.type_names.of_type(header.ob_type) != "frame":
             raise ObjectError(frame, "not a frame")
-        code_address = pointer_at(data, layout.frame_code)
-        code = reader.code(code_address)
+        code = reader.code(header.code)
         frames.append(RawFrame(
-            code=code_address, name=code.name, filename=code.filename,
-            line=frame_line(layout, code, data),
+            code=header.code, name=code.name, filename=code.filename,
+            line=frame_line(layout, code, header),
             locals=_locals(reader, code, frame, data),
             is_entry=True,
         ))
-        frame = pointer_at(data, layout.frame_back)
+        frame = header.back
     if frames and not frame:  # reached the outermost frame: py-spy marks it
         last = frames[-1]
         frames[-1] = RawFrame(code=last.code, name=last.name, filename=last.filename, line=last.line,
@@ -85,23 +121,22 @@ def _locals(reader: Reader, code: CodeInfo, frame: int, data: bytes) -> tuple[Ra
         return ()
     start = reader.layout.frame_localsplus
     if start + POINTER_SIZE * count <= len(data):
-        addresses = [pointer_at(data, start + POINTER_SIZE * index) for index in range(count)]
+        addresses: tuple[int, ...] = struct.unpack_from(f"<{count}Q", data, start)
     else:
-        addresses = list(reader.memory.pointers(frame + start, count))
+        addresses = reader.memory.pointers(frame + start, count)
     return tuple(RawLocal(name, address, index < code.argcount)
                  for index, (name, address) in enumerate(zip(code.local_names, addresses)) if address)
 
 
-def frame_line(layout: Layout, code: CodeInfo, frame: bytes) -> int:
-    """PyFrame_GetLineNumber of the version, for a frame's header read in one piece."""
+def frame_line(layout: Layout, code: CodeInfo, frame: FrameHeader) -> int:
+    """PyFrame_GetLineNumber of the version."""
     if layout.version >= (3, 10):
-        traced_line = i32_at(frame, layout.frame_lineno)
-        if traced_line:
-            return traced_line
-        return line_at(layout, code, i32_at(frame, layout.frame_lasti) * CODE_UNIT)
-    if pointer_at(frame, layout.frame_trace):
-        return i32_at(frame, layout.frame_lineno)
-    return line_at(layout, code, i32_at(frame, layout.frame_lasti))
+        if frame.lineno:
+            return frame.lineno
+        return line_at(layout, code, frame.lasti * CODE_UNIT)
+    if frame.trace:
+        return frame.lineno
+    return line_at(layout, code, frame.lasti)
 
 
 def line_at(layout: Layout, code: CodeInfo, offset: int) -> int:
