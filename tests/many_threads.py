@@ -28,18 +28,31 @@ TEMPLATE_THREAD = "request-2"
 # Far above any id or address of the recording, so clones collide with nothing in it.
 _ID_STEP = 1 << 16
 _FIRST_OS_TID = 1_000_000
+# The locals that are a thread's own `threading.Thread` object (CPython 3.11 and later name
+# the frames by their qualified name).
+THREAD_OBJECT = ("Thread.run:self", "Thread._bootstrap_inner:self", "Thread._bootstrap:self")
 
 
 def cloned_requests(extra: int, base: str = BASE) -> Recording:
     """The recording of `base` with `extra` more threads like its "request-2", named
     request-3, request-4, ... (so a process of `extra` + the recorded threads)."""
+    return cloned(base, TEMPLATE_THREAD, extra, "request-{}", own=(*THREAD_OBJECT, "sku"), first=3)
+
+
+def cloned(base: str, template_name: str, extra: int, name: str, own: tuple[str, ...] = THREAD_OBJECT,
+           first: int = 1) -> Recording:
+    """The recording `base` with `extra` copies of its thread `template_name`, named
+    `name.format(first)`, `name.format(first + 1)`, ...: each with its own ids, and its
+    own object for each local in `own` (`name`, or `function:name` for one frame's: its
+    `Thread` object, its arguments); the other locals are the objects the template's
+    are (the lock or event it waits for, the thread it joins)."""
     recording = load(base)
-    template = next(entry for entry in recording.pyspy if entry["thread_name"] == TEMPLATE_THREAD)
+    template = next(entry for entry in recording.pyspy if entry["thread_name"] == template_name)
     pyspy = list(recording.pyspy)
     kernel = dict(recording.kernel)
     history = [_sample_copy(sample) for sample in recording.history]
     for number in range(extra):
-        clone = _clone(template, number)
+        clone = _clone(template, number, name.format(first + number), own)
         pyspy.append(clone)
         kernel[str(clone["os_thread_id"])] = kernel[str(template["os_thread_id"])]
         for sample in history:
@@ -49,16 +62,17 @@ def cloned_requests(extra: int, base: str = BASE) -> Recording:
                                history=tuple(history))
 
 
-def _clone(template: Mapping[str, Any], number: int) -> dict[str, Any]:
+def _clone(template: Mapping[str, Any], number: int, name: str, own: tuple[str, ...]) -> dict[str, Any]:
     clone = copy.deepcopy(dict(template))
     shift = (number + 1) * _ID_STEP
-    clone["thread_name"] = f"request-{number + 3}"
+    clone["thread_name"] = name
     clone["thread_id"] = template["thread_id"] + shift
     clone["os_thread_id"] = _FIRST_OS_TID + number
     for frame in clone["frames"]:
         for local in frame.get("locals") or ():
-            if local["name"] in ("self", "sku") and local.get("addr") is not None:
-                local["addr"] += shift  # its own Thread object and its own argument
+            if (local["name"] in own or f"{frame['name']}:{local['name']}" in own) \
+                    and local.get("addr") is not None:
+                local["addr"] += shift
     return clone
 
 

@@ -13,7 +13,7 @@ import re
 import jsonschema
 import pytest
 from conftest import report
-from many_threads import cloned_requests
+from many_threads import cloned, cloned_requests
 
 from threaddoc.findings.groups import GROUP_AT_LEAST, NAMED_IN_FULL, collapsed, sample_of, some_threads
 from threaddoc.pipeline import Report, analyse_recording
@@ -152,3 +152,39 @@ def test_collapsed_keeps_the_order_and_joins_only_many_alike() -> None:
     assert collapsed(few, lambda item: item[0]) == [["a1"], ["b1"], ["a2"], ["a3"]]
     many = ["b1", *(f"a{n}" for n in range(GROUP_AT_LEAST)), "c1"]
     assert collapsed(many, lambda item: item[0]) == [["b1"], [f"a{n}" for n in range(GROUP_AT_LEAST)], ["c1"]]
+
+
+def test_threads_blocked_behind_a_deadlock_are_counted_and_its_members_named() -> None:
+    """The recorded lock-order deadlock, with 2,000 more threads that, like the main
+    thread, join teller-1: the cycle is printed in full, the joiners as one line."""
+    deadlock = analyse_recording(cloned("lock_order_deadlock-py3.13", "MainThread", 2_000, "joiner-{}",
+                                        own=()))
+    lines = list(render(deadlock))
+    assert len(lines) < 80
+    assert lines[0].endswith('"teller-1" and "teller-2" wait for each other\'s locks '
+                             "(audit_lock and ledger_lock)")
+    assert '    "teller-1" (tid 3172)' in lines and '    "teller-2" (tid 3173)' in lines
+    behind = lines[lines.index("    Blocked behind it:") + 1]
+    assert behind.startswith('      2,001 threads ("MainThread" (tid 3171), "joiner-1" (tid 1000000), ')
+    assert behind.endswith("and 1,998 more): joins teller-1, at "
+                           "/work/main/hung_samples/lock_order_deadlock.py:47 in main")
+    assert any(line.startswith("  MainThread  3171  thread-join") for line in lines)
+    joiners = "(joiner-1, joiner-2, joiner-3 and 1,997 more)"
+    assert any(line.startswith(f"  {TIMES}2,000 ") and line.endswith(joiners) for line in lines)
+    finding = json.loads(json_render.render(deadlock, pretty=False))["findings"][0]
+    assert finding["blocked_count"] == len(finding["blocked"]) == 2_001
+    assert finding["thread_count"] == 2 + 2_001
+
+
+def test_many_waiters_of_an_event_nobody_sets_are_counted() -> None:
+    """The recorded never-set Event, with 1,000 more request handlers waiting on it."""
+    waits = analyse_recording(cloned("event_never_set-py3.13", "request-handler", 1_000, "handler-{}"))
+    finding = next(f for f in waits.findings if f.kind == "unsignalled-wait")
+    assert finding.title == ('1,001 threads ("request-handler", "handler-1", "handler-2" and 998 more) wait on '
+                             "warm, which no live thread can set")
+    assert len(finding.threads) == 1_002 and len(finding.evidence) == 1
+    assert finding.evidence[0].note.startswith("1,001 threads (")
+    lines = list(render(waits))
+    assert len(lines) < 60
+    assert any(line.startswith("  request-handler ") for line in lines)  # the main thread joins it
+    assert any(line.startswith(f"  {TIMES}1,000 ") for line in lines)

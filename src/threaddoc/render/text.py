@@ -391,7 +391,8 @@ def _table_rows(report: Report, kin: Kinship) -> list[list[int]]:
 
 def _named_one_by_one(report: Report, kin: Kinship) -> set[int]:
     """Threads that must keep their own row: every holder others wait for, every member of
-    a cycle, and every thread a finding lists by itself (not as one of many)."""
+    a cycle, every thread a finding lists by itself (not as one of many), and the main
+    thread, which the headline speaks of."""
     by_ref: dict[tuple[str, int | None], list[int]] = {}
     for index, analysis in enumerate(report.analyses):
         by_ref.setdefault((analysis.thread.name, analysis.thread.os_thread_id), []).append(index)
@@ -400,6 +401,8 @@ def _named_one_by_one(report: Report, kin: Kinship) -> set[int]:
         refs += [ref for step in finding.cycle for ref in (step.thread, step.held_by)]
         refs += [same[0] for same in _thread_runs(finding, kin) if len(same) == 1]
         refs += [same[0][0] for same in _blocked_runs(finding, kin) if len(same) == 1]
+    if report.main_thread is not None:
+        refs.append(ThreadRef(report.main_thread.name, report.main_thread.os_thread_id))
     alone = {edge.holder for edge in report.graph.edges if edge.holder != edge.waiter}
     for ref in refs:
         alone.update(by_ref.get((ref.name, ref.os_thread_id), ()))
