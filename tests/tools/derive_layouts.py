@@ -93,6 +93,9 @@ SPEC: tuple[Row, ...] = (
     Row("tstate_cframe", _o("PyThreadState", "cframe"), since=V310, until=V312),
     Row("cframe_current_frame", _o("_PyCFrame", "current_frame"), since=V311, until=V312),
     Row("tstate_current_frame", _o("PyThreadState", "current_frame"), since=V313),
+    Row("tstate_datastack_chunk", _o("PyThreadState", "datastack_chunk"), since=V311,
+        doc="3.11+: the data-stack chunk the thread's newest frames live in, up to datastack_top"),
+    Row("tstate_datastack_top", _o("PyThreadState", "datastack_top"), since=V311),
     # --- 3.11+ _PyInterpreterFrame ----------------------------------------------------
     Row("iframe_size", "sizeof(_PyInterpreterFrame)", since=V311),
     Row("iframe_code", _o("_PyInterpreterFrame", "f_code"), since=V311, until=V312),

@@ -76,6 +76,7 @@ def dump(pid: int, *, timeout: float = 20.0, python_version: str | None = None) 
         names = _optional(reader, "thread_names", interp) or {}
         gil = _optional(reader, "gil_holder")
         native = NativeThreadIds(pid, memory, layout)
+        entry_of = _FrameEntries(reader).entry
         entries = []
         for address, tstate in states:
             _check_deadline(deadline, timeout, pid)
@@ -89,7 +90,7 @@ def dump(pid: int, *, timeout: float = 20.0, python_version: str | None = None) 
                 "os_thread_id": os_thread_id,
                 "active": _running(pid, os_thread_id),
                 "owns_gil": gil is not None and gil == thread_id,
-                "frames": [_frame_entry(reader, frame, pid) for frame in frames],
+                "frames": [entry_of(frame) for frame in frames],
                 "process_info": None,
             })
     return entries
@@ -159,8 +160,11 @@ def _stack(reader: Reader, walker: ModuleType, address: int, tstate: bytes, dead
     """The thread's frames; read again (a few times at most) if its innermost frame moved
     while it was read, or the read tore (a frame freed under us)."""
     frames: list[RawFrame] = []
+    prepare = getattr(walker, "prepare", None)
     for _ in range(MOVED_RETRIES + 1):
         top = walker.current_frame(reader, tstate)
+        if prepare is not None:
+            prepare(reader, tstate)
         try:
             frames = walker.walk(reader, top, MAX_FRAMES)
         except MemoryReadError:
@@ -176,26 +180,41 @@ def _stack(reader: Reader, walker: ModuleType, address: int, tstate: bytes, dead
     return frames
 
 
-def _frame_entry(reader: Reader, frame: RawFrame, pid: int) -> dict[str, Any]:
-    return {
-        "name": frame.name,
-        "filename": frame.filename,
-        "module": None,
-        "short_filename": _short_filename(frame.filename),
-        "line": frame.line,
-        "locals": [{"name": local.name, "addr": local.address, "arg": local.is_arg,
-                    "repr": f"<{_type_name(reader, local.address)} at 0x{local.address:x}>"}
-                   for local in frame.locals],
-        "is_entry": frame.is_entry,
-        "is_shim_entry": frame.is_shim_entry,
-    }
+class _FrameEntries:
+    """py-spy's JSON of a frame. Thousands of threads share their files and many of their
+    locals (`self` in three frames, a pool, None): both are looked up once per dump."""
 
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+        self._short: dict[str, str] = {}
+        self._reprs: dict[int, str] = {}
 
-def _type_name(reader: Reader, address: int) -> str:
-    try:
-        return reader.type_names.of_object(address)
-    except MemoryReadError:
-        return "?"
+    def entry(self, frame: RawFrame) -> dict[str, Any]:
+        short = self._short.get(frame.filename)
+        if short is None:
+            short = self._short[frame.filename] = _short_filename(frame.filename)
+        return {
+            "name": frame.name,
+            "filename": frame.filename,
+            "module": None,
+            "short_filename": short,
+            "line": frame.line,
+            "locals": [{"name": local.name, "addr": local.address, "arg": local.is_arg,
+                        "repr": self._repr(local.address)} for local in frame.locals],
+            "is_entry": frame.is_entry,
+            "is_shim_entry": frame.is_shim_entry,
+        }
+
+    def _repr(self, address: int) -> str:
+        """`<tp_name at 0x…>`: the object's identity, never its value."""
+        text = self._reprs.get(address)
+        if text is None:
+            try:
+                name = self._reader.type_names.of_object(address)
+            except MemoryReadError:
+                name = "?"
+            text = self._reprs[address] = f"<{name} at 0x{address:x}>"
+        return text
 
 
 def _short_filename(filename: str) -> str:
@@ -215,10 +234,15 @@ def _running(pid: int, tid: int | None) -> bool:
     if tid is None:
         return False
     try:
-        with open(f"/proc/{pid}/task/{tid}/stat", "rb") as stat:
-            text = stat.read()
+        descriptor = os.open(f"/proc/{pid}/task/{tid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return False
+    try:
+        text = os.read(descriptor, 4096)
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
     return text[text.rfind(b")") + 2:][:1] == b"R"
 
 

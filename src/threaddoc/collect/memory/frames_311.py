@@ -10,12 +10,17 @@ the code's first instruction, looked up in `co_linetable` (the 3.11+ location ta
 
 from __future__ import annotations
 
+import contextlib
+import struct
+
 from .memory import MemoryReadError, pointer_at
 from .reader import CodeInfo, RawFrame, RawLocal, Reader
 
 FRAME_OWNED_BY_CSTACK = 3  # 3.12+: a C-stack entry shim, not Python code
 LOCALS_READ_AHEAD = 16  # fast locals read together with the frame, saving a read for most frames
 CODE_UNIT = 2  # bytes per instruction word
+MAX_WINDOW_BYTES = 4 << 20  # a data-stack chunk read whole at most (a 5,000-frame recursion is ~0.5 MiB)
+_POINTER = struct.Struct("<Q")
 
 
 def current_frame(reader: Reader, tstate: bytes) -> int:
@@ -28,17 +33,34 @@ def current_frame(reader: Reader, tstate: bytes) -> int:
     return reader.memory.pointer(cframe + layout.cframe_current_frame)
 
 
+def prepare(reader: Reader, tstate: bytes) -> None:
+    """Read the used part of the thread's current data-stack chunk in one piece: its newest
+    frames all live there, so most threads' walks then need no further read."""
+    layout = reader.layout
+    reader.window = (0, b"")
+    chunk = pointer_at(tstate, layout.tstate_datastack_chunk)
+    top = pointer_at(tstate, layout.tstate_datastack_top)
+    if chunk and 0 < top - chunk <= MAX_WINDOW_BYTES:
+        with contextlib.suppress(MemoryReadError):  # else read frame by frame
+            reader.window = (chunk, reader.memory.read(chunk, top - chunk))
+
+
 def walk(reader: Reader, frame: int, limit: int) -> list[RawFrame]:
     layout = reader.layout
+    previous_at, owner_at, code_at, instr_at = (layout.iframe_previous, layout.iframe_owner,
+                                                layout.iframe_code, layout.iframe_instr)
+    is_entry_at = layout.iframe_is_entry
+    skip_cstack = layout.version >= (3, 12)
     frames: list[RawFrame] = []
-    visited = 0
-    while frame and visited < limit:
-        visited += 1
+    seen: set[int] = set()
+    while frame and len(seen) < limit:
+        if frame in seen:
+            raise MemoryReadError(frame, 0, "the frame chain comes back to this frame")
+        seen.add(frame)
         data = _read_frame(reader, frame)
-        previous = pointer_at(data, layout.iframe_previous)
-        owner = data[layout.iframe_owner]
-        code_address = pointer_at(data, layout.iframe_code)
-        if (layout.version >= (3, 12) and owner == FRAME_OWNED_BY_CSTACK) or not code_address:
+        previous = _POINTER.unpack_from(data, previous_at)[0]
+        code_address = _POINTER.unpack_from(data, code_at)[0]
+        if not code_address or (skip_cstack and data[owner_at] == FRAME_OWNED_BY_CSTACK):
             _mark_shim_entry(frames)
             frame = previous
             continue
@@ -47,13 +69,10 @@ def walk(reader: Reader, frame: int, limit: int) -> list[RawFrame]:
             _mark_shim_entry(frames)
             frame = previous
             continue
-        instruction = pointer_at(data, layout.iframe_instr)
+        instruction = _POINTER.unpack_from(data, instr_at)[0]
         frames.append(RawFrame(
-            code=code_address, name=code.name, filename=code.filename,
-            line=line_of(code, instruction - code.first_instruction),
-            locals=_locals(reader, code, frame, data),
-            is_entry=layout.iframe_is_entry >= 0 and bool(data[layout.iframe_is_entry]),
-        ))
+            code_address, code.name, code.filename, line_of(code, instruction - code.first_instruction),
+            _locals(reader, code, frame, data), is_entry_at >= 0 and bool(data[is_entry_at])))
         frame = previous
     _mark_shim_entry(frames)  # the outermost frame was entered from C
     return frames
@@ -63,6 +82,9 @@ def _read_frame(reader: Reader, frame: int) -> bytes:
     """The frame struct and, usually, its fast locals, in one read (the read-ahead may
     cross into an unmapped page at the end of a data-stack chunk: then just the struct)."""
     layout = reader.layout
+    start, window = reader.window
+    if start <= frame and frame + layout.iframe_size <= start + len(window):
+        return window[frame - start:frame - start + layout.iframe_localsplus + 8 * LOCALS_READ_AHEAD]
     try:
         return reader.memory.read(frame, layout.iframe_localsplus + 8 * LOCALS_READ_AHEAD)
     except MemoryReadError:
@@ -76,11 +98,12 @@ def _locals(reader: Reader, code: CodeInfo, frame: int, data: bytes) -> tuple[Ra
         return ()
     start = reader.layout.iframe_localsplus
     if start + 8 * count <= len(data):
-        addresses = [pointer_at(data, start + 8 * index) for index in range(count)]
+        addresses = struct.unpack_from(f"<{count}Q", data, start)
     else:
-        addresses = list(reader.memory.pointers(frame + start, count))
-    return tuple(RawLocal(name, address, index < code.argcount)
-                 for index, (name, address) in enumerate(zip(code.local_names, addresses)) if address)
+        addresses = reader.memory.pointers(frame + start, count)
+    argcount = code.argcount
+    return tuple([RawLocal(name, address, index < argcount)
+                  for index, (name, address) in enumerate(zip(code.local_names, addresses)) if address])
 
 
 def _mark_shim_entry(frames: list[RawFrame]) -> None:

@@ -23,6 +23,7 @@ _I32 = struct.Struct("<i")
 _I64 = struct.Struct("<q")
 
 POINTER_SIZE = 8
+_ADDRESS_END = 1 << 63  # pread takes a signed offset; user space ends far below
 CSTRING_LIMIT = 1024  # bytes read at most for a C string (a type's tp_name)
 
 
@@ -70,7 +71,7 @@ class ProcessMemory:
             self._fd = -1
 
     def read(self, address: int, size: int) -> bytes:
-        if address <= 0 or size < 0 or address + size >= 1 << 64:
+        if not 0 < address < _ADDRESS_END or size < 0:
             raise MemoryReadError(address, size, "not an address")
         self.reads += 1
         try:

@@ -12,6 +12,9 @@ A frame walker (frames_311 for 3.11-3.13, frames_38 for 3.8-3.10) is a module wi
     walk(reader: Reader, frame: int, limit: int) -> list[RawFrame]
         the frames from `frame` outwards, innermost first, at most `limit` of them
         (skipped shim frames count too); raises MemoryReadError where memory ends.
+    prepare(reader: Reader, tstate: bytes) -> None   (optional)
+        called before each thread's walk: e.g. read the thread's data stack in one
+        piece into `reader.window` (address, bytes).
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class Reader:
         self.type_names = TypeNames(memory, layout)
         self._codes: dict[int, CodeInfo] = {}
         self._code_type = 0  # the type every code object has (checked once to be "code")
+        self.window: tuple[int, bytes] = (0, b"")  # memory of the thread being walked, read at once
 
     def code(self, address: int) -> CodeInfo:
         info = self._codes.get(address)
