@@ -180,8 +180,8 @@ def test_many_waiters_of_an_event_nobody_sets_are_counted() -> None:
     """The recorded never-set Event, with 1,000 more request handlers waiting on it."""
     waits = analyse_recording(cloned("event_never_set-py3.13", "request-handler", 1_000, "handler-{}"))
     finding = next(f for f in waits.findings if f.kind == "unsignalled-wait")
-    assert finding.title == ('1,001 threads ("request-handler", "handler-1", "handler-2" and 998 more) wait on '
-                             "warm, which no live thread can set")
+    assert finding.title == ('1,001 threads ("request-handler", "handler-1", "handler-2" and 998 more) '
+                             "wait on warm, which no live thread can set")
     assert len(finding.threads) == 1_002 and len(finding.evidence) == 1
     assert finding.evidence[0].note.startswith("1,001 threads (")
     lines = list(render(waits))
