@@ -231,8 +231,9 @@ def test_a_frame_chain_that_loops_is_a_torn_read(version: tuple[int, int]) -> No
     first = image.frame(program.frame_type, code, 0, 0, [])
     second = image.frame(program.frame_type, code, first, 0, [])
     image.put(first, image.layout.frame_back, "<Q", second)
-    with pytest.raises(MemoryReadError, match="comes back"):
+    with pytest.raises(frames_38.StackCut, match="comes back") as cut:
         frames_38.walk(image.reader(), second, 100)
+    assert [frame.name for frame in cut.value.frames] == ["f", "f"]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -255,7 +256,7 @@ def test_something_that_is_not_a_frame_is_refused(version: tuple[int, int]) -> N
     code = image.code(program.code_type, "f", [], 0, 1, b"")
     impostor = image.frame(image.type_object("dict"), code, 0, 0, [])
     top = image.frame(program.frame_type, code, impostor, 0, [])
-    with pytest.raises(MemoryReadError, match="not a frame"):
+    with pytest.raises(frames_38.StackCut, match="not a frame"):
         frames_38.walk(image.reader(), top, 100)
 
 
@@ -265,8 +266,17 @@ def test_an_unreadable_caller_raises(version: tuple[int, int]) -> None:
     image = program.image
     code = image.code(program.code_type, "f", [], 0, 1, b"")
     top = image.frame(program.frame_type, code, BASE + 0x7FFF_0000, 0, [])
-    with pytest.raises(MemoryReadError):
+    with pytest.raises(frames_38.StackCut) as cut:
         frames_38.walk(image.reader(), top, 100)
+    assert len(cut.value.frames) == 1 and not cut.value.frames[0].is_shim_entry
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_unreadable_innermost_frame_is_no_stack_cut(version: tuple[int, int]) -> None:
+    """Nothing was read: a plain MemoryReadError, the caller reads the thread again."""
+    with pytest.raises(MemoryReadError) as error:
+        frames_38.walk(_program(version).image.reader(), BASE + 0x7FFF_0000, 100)
+    assert not isinstance(error.value, frames_38.StackCut)
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -15,8 +15,10 @@ Lines (Objects/frameobject.c of each version):
   threaddoc's "no line".
 
 The target keeps running while it is read: a frame must be of type `frame`, and a chain
-that comes back to a frame already seen is a torn read. Both raise MemoryReadError, the
-caller reads the thread again.
+that comes back to a frame already seen is a torn read. Both, and a frame that cannot be
+read, raise MemoryReadError (the caller reads the thread again); past the innermost frame
+it is a `StackCut`, which carries the frames read before the cut, so that a caller out of
+retries can still show them and say the stack was cut.
 
 As py-spy does for these versions, every frame is an entry frame and the outermost one
 (entered from C, `Thread._bootstrap` or the module) is the shim entry.
@@ -36,6 +38,14 @@ from .reader import CodeInfo, RawFrame, RawLocal, Reader
 # Fast-local slots read together with the frame's header, saving a read for most frames.
 LOCALS_READ_AHEAD = 16
 CODE_UNIT = 2  # bytes per instruction word: 3.10's f_lasti counts these
+
+
+class StackCut(MemoryReadError):
+    """The walk stopped at an unreadable or implausible frame below the innermost one."""
+
+    def __init__(self, cause: MemoryReadError, frames: list[RawFrame]) -> None:
+        super().__init__(cause.address, cause.size, f"stack cut after {len(frames)} frames: {cause}")
+        self.frames = frames
 
 
 def current_frame(reader: Reader, tstate: bytes) -> int:
@@ -81,20 +91,25 @@ def walk(reader: Reader, frame: int, limit: int) -> list[RawFrame]:
     frames: list[RawFrame] = []
     seen: set[int] = set()
     while frame and len(frames) < limit:
-        if frame in seen:
-            raise MemoryReadError(frame, 0, "the frame chain comes back to this frame")
-        seen.add(frame)
-        data = _read_frame(reader, frame)
-        header = FrameHeader._make(unpack_header(data))
-        if reader.type_names.of_type(header.ob_type) != "frame":
-            raise ObjectError(frame, "not a frame")
-        code = reader.code(header.code)
-        frames.append(RawFrame(
-            code=header.code, name=code.name, filename=code.filename,
-            line=frame_line(layout, code, header),
-            locals=_locals(reader, code, frame, data),
-            is_entry=True,
-        ))
+        try:
+            if frame in seen:
+                raise MemoryReadError(frame, 0, "the frame chain comes back to this frame")
+            seen.add(frame)
+            data = _read_frame(reader, frame)
+            header = FrameHeader._make(unpack_header(data))
+            if reader.type_names.of_type(header.ob_type) != "frame":
+                raise ObjectError(frame, "not a frame")
+            code = reader.code(header.code)
+            frames.append(RawFrame(
+                code=header.code, name=code.name, filename=code.filename,
+                line=frame_line(layout, code, header),
+                locals=_locals(reader, code, frame, data),
+                is_entry=True,
+            ))
+        except MemoryReadError as error:
+            if frames:
+                raise StackCut(error, frames) from error
+            raise
         frame = header.back
     if frames and not frame:  # reached the outermost frame: py-spy marks it
         last = frames[-1]
