@@ -158,15 +158,18 @@ def record(minor: str, python: Path) -> dict[str, Any]:
         told = json.loads(process.stdout.readline())
         interpreter = find_interpreter(process.pid, None)
         with RecordingMemory(process.pid) as memory:
-            reader = DictReader(memory, LAYOUTS[version])  # type: ignore[index]
-            found = read_everything(reader, told["objects"])
-            found.update(read_names(memory, interpreter))
+            # both ways of reading an object: its fields in one window, and one by one
+            found = {speculative: read_everything(DictReader(memory, LAYOUTS[version],  # type: ignore[index]
+                                                             speculative=speculative), told["objects"])
+                     for speculative in (True, False)}
+            found[True].update(read_names(memory, interpreter))
             segments = memory.segments
     finally:
         process.kill()
         process.wait(timeout=RUN_TIMEOUT)
     expected = {**told["expected"], "plain.missing": None}
-    wrong = {case: (found[case], expected[case]) for case in expected if found[case] != expected[case]}
+    wrong = {(case, speculative): (answers[case], expected[case]) for speculative, answers in found.items()
+             for case in answers if answers[case] != expected[case]}
     if wrong:
         raise SystemExit(f"CPython {minor}: threaddoc read differs from Python's answer: {wrong}")
     return {

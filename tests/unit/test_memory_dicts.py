@@ -71,8 +71,8 @@ def layout_of(minor: str) -> Layout:
     return LAYOUTS[(major, minor_number)]
 
 
-def dict_reader(minor: str, recording: dict[str, Any]) -> DictReader:
-    return DictReader(RecordedMemory(segments_of(recording)), layout_of(minor))
+def dict_reader(minor: str, recording: dict[str, Any], speculative: bool = True) -> DictReader:
+    return DictReader(RecordedMemory(segments_of(recording)), layout_of(minor), speculative=speculative)
 
 
 def names_reader(minor: str, memory: ProcessMemory, recording: dict[str, Any]) -> tuple[Reader, int]:
@@ -132,12 +132,15 @@ def test_a_non_ascii_key_is_found(minor: str, recording: dict[str, Any]) -> None
     assert found == recording["expected"]["unicode_keys.名前"]
 
 
-@pytest.mark.parametrize("case", ["plain._name", "plain.x", "combined._name", "looked_at._name",
-                                  "var_sized._name", "current._name"])
-def test_instance_attributes_of_every_shape(minor: str, recording: dict[str, Any], case: str) -> None:
-    owner, attribute = case.split(".")
-    reader = dict_reader(minor, recording)
-    assert reader.attribute(recording["objects"][owner], attribute) == recording["expected"][case]
+@pytest.mark.parametrize("speculative", [True, False], ids=["window", "field-by-field"])
+def test_instance_attributes_of_every_shape(minor: str, recording: dict[str, Any], speculative: bool) -> None:
+    reader = dict_reader(minor, recording, speculative)
+    cases = ("plain._name", "plain.x", "combined._name", "looked_at._name", "var_sized._name",
+             "current._name")
+    # the recorder's order: a window is sized by the object before it, mostly of another type
+    found = {case: reader.attribute(recording["objects"][case.split(".")[0]], case.split(".")[1])
+             for case in cases}
+    assert found == {case: recording["expected"][case] for case in cases}
 
 
 def test_a_missing_attribute_is_none(minor: str, recording: dict[str, Any]) -> None:
@@ -176,7 +179,7 @@ def test_objects_of_one_type_cost_a_few_reads_each(minor: str, recording: dict[s
         names[str(ident)] = reader.attribute(address, "_name")
         costs.append(reader.memory.reads - before)
     assert names == recording["expected"]["idents._name"]
-    assert max(costs[1:]) <= 4 < costs[0]
+    assert max(costs[1:]) <= 3 < costs[0]
 
 
 def test_unreadable_memory_gives_no_names_rather_than_an_error(minor: str, recording: dict[str, Any]) -> None:

@@ -44,7 +44,8 @@ MAX_TABLE_SLOTS = 1 << 24  # a dict with a bigger hash table is not one we read
 ENTRIES_PER_READ = 8192  # entries fetched per pread (bounds the size of one read)
 MIN_TABLE_SLOTS = 8  # PyDict_MINSIZE: every key table has at least this many slots
 MAX_SPLIT_SLOTS = 1 << 16  # shared keys (split tables) are small: SHARED_KEYS_MAX_SIZE is 30
-MAX_VALUES_CAPACITY = 255  # 3.13 PyDictValues.capacity is one byte
+SHORT_STR = 64  # characters of a str read together with its header
+COMPACT_ASCII = (1 << 5) | (1 << 6)  # PyASCIIObject.state: the compact and ascii bits (3.8-3.13)
 
 _BYTE_WIDTH_LIMITS = ((0xFF, 1), (0xFFFF, 2), (0xFFFFFFFF, 4))
 
@@ -142,21 +143,54 @@ def var_object_size(basicsize: int, itemsize: int, items: int) -> int:
     return (size + POINTER_SIZE - 1) & ~(POINTER_SIZE - 1)
 
 
+class Window:
+    """Bytes of the target read in one piece, around one object; a field outside them is
+    read on its own. Attribute lookup reads its fields through a window sized from the
+    last object's type, so an object like the last one costs one read, not five."""
+
+    def __init__(self, memory: ProcessMemory, start: int = 0, data: bytes = b"") -> None:
+        self.memory = memory
+        self.start = start
+        self.data = data
+
+    def _inside(self, address: int, size: int) -> bool:
+        return self.start <= address and address + size <= self.start + len(self.data)
+
+    def pointer(self, address: int) -> int:
+        if self._inside(address, POINTER_SIZE):
+            return pointer_at(self.data, address - self.start)
+        return self.memory.pointer(address)
+
+    def i64(self, address: int) -> int:
+        if self._inside(address, 8):
+            return i64_at(self.data, address - self.start)
+        return self.memory.i64(address)
+
+    def byte(self, address: int) -> int:
+        if self._inside(address, 1):
+            return self.data[address - self.start]
+        return self.memory.read(address, 1)[0]
+
+
 class DictReader:
     """Dicts and instance attributes of one target, with the caches one snapshot can share.
 
     Thousands of `threading.Thread` objects share one type and one shared-keys table:
-    the type, and where `_name` is in those keys, are read once."""
+    the type, and where `_name` is in those keys, are read once; and each object's type,
+    dict pointer and inline values are read in one piece sized from the object before it
+    (`window`), so the name of one more thread costs one to three reads (3.13 to 3.8)."""
 
     HEAP_TYPE_FLAG = 1 << 9  # Py_TPFLAGS_HEAPTYPE, the same from 3.8 to 3.13 (object.h)
 
-    def __init__(self, memory: ProcessMemory, layout: Layout, type_names: TypeNames | None = None) -> None:
+    def __init__(self, memory: ProcessMemory, layout: Layout, type_names: TypeNames | None = None,
+                 *, speculative: bool = True) -> None:
         self.memory = memory
         self.layout = layout
         self.type_names = type_names or TypeNames(memory, layout)
+        self.speculative = speculative  # read an object's fields in one piece, sized by the last type
         self._types: dict[int, TypeInfo] = {}
-        self._tables: dict[int, KeyTable] = {}
         self._shared_index: dict[tuple[int, str], int | None] = {}
+        self._last: tuple[TypeInfo, int | None] | None = None  # the last object's type, `name`'s index
 
     # ------------------------------------------------------------------ key tables
 
@@ -191,16 +225,11 @@ class DictReader:
             return [(key, value) for _, key, value in pairs if value]
         if table.used > MAX_SPLIT_SLOTS:
             raise ObjectError(address, "a split table this large is not one")
-        count = self._split_value_count(values, table.used)
+        count = table.used
+        if self.layout.dictvalues_capacity >= 0:  # 3.13: the values say how many they hold
+            count = min(count, self.memory.read(values + self.layout.dictvalues_capacity, 1)[0])
         pointers = self.memory.pointers(self.split_values_start(values), count) if count else ()
         return [(key, pointers[index]) for index, key, _ in pairs if index < count and pointers[index]]
-
-    def _split_value_count(self, values: int, used: int) -> int:
-        """How many value pointers a split table's values hold (3.13: at most `capacity`)."""
-        if self.layout.dictvalues_capacity < 0:
-            return used
-        capacity = self.memory.read(values + self.layout.dictvalues_capacity, 1)[0]
-        return min(used, capacity)
 
     def str_items(self, address: int) -> dict[str, int]:
         """The items of a dict whose keys are `str` (other keys are left out): name -> value."""
@@ -233,11 +262,13 @@ class DictReader:
                 return value
         return None
 
-    def split_value(self, values: int, index: int) -> int | None:
+    def split_value(self, values: int, index: int, window: Window | None = None) -> int | None:
         """Value pointer number `index` of a split table's values (None when unset)."""
-        if index >= self._split_value_count(values, index + 1):
+        window = window or Window(self.memory)
+        capacity = self.layout.dictvalues_capacity
+        if capacity >= 0 and index >= window.byte(values + capacity):  # 3.13: not that many values
             return None
-        value = self.memory.pointer(self.split_values_start(values) + index * POINTER_SIZE)
+        value = window.pointer(self.split_values_start(values) + index * POINTER_SIZE)
         return value or None
 
     def shared_index(self, keys: int, name: str) -> int | None:
@@ -275,8 +306,7 @@ class DictReader:
         if i64_at(data, layout.unicode_length) != len(encoded):
             return False
         state = struct.unpack_from("<I", data, layout.unicode_state)[0]
-        compact_ascii = (1 << 5) | (1 << 6)  # PyASCIIObject.state: compact and ascii bits
-        if state & compact_ascii != compact_ascii:
+        if state & COMPACT_ASCII != COMPACT_ASCII:
             return False
         return data[layout.unicode_ascii_size:] == encoded and self.type_names.of_object(address) == "str"
 
@@ -297,56 +327,101 @@ class DictReader:
     def dict_of(self, address: int) -> int:
         """The address of the `__dict__` of the object at `address` (0: none, or not a dict yet)."""
         type_address = self.memory.pointer(address + self.layout.object_type)
-        return self.instance_dict(address, self.type_info(type_address))
+        return self.instance_dict(address, self.type_info(type_address), Window(self.memory))
 
-    def instance_dict(self, address: int, info: TypeInfo) -> int:
+    def instance_dict(self, address: int, info: TypeInfo, window: Window) -> int:
         """The address of the instance dict of the object at `address` (0: none yet)."""
         layout = self.layout
-        if layout.flag_managed_dict >= 0 and info.flags & layout.flag_managed_dict:
-            return self._managed_dict(address)
+        if self._managed(info):
+            stored = window.pointer(address - layout.managed_dict_before)
+            if layout.managed_values_tag >= 0 and stored & 1:  # 3.12: tagged values, not a dict
+                return 0
+            return stored
         if info.dictoffset == 0:
             return 0
         offset = info.dictoffset
         if offset < 0:  # from the end of a variable-size object
-            items = self.memory.i64(address + layout.var_size)
+            items = window.i64(address + layout.var_size)
             offset += var_object_size(info.basicsize, info.itemsize, items)
-        return self.memory.pointer(address + offset)
+        return window.pointer(address + offset)
 
-    def _managed_dict(self, address: int) -> int:
-        layout = self.layout
-        stored = self.memory.pointer(address - layout.managed_dict_before)
-        if layout.managed_values_tag >= 0 and stored & 1:  # 3.12: tagged values, not a dict
-            return 0
-        return stored
+    def _managed(self, info: TypeInfo) -> bool:
+        return self.layout.flag_managed_dict >= 0 and bool(info.flags & self.layout.flag_managed_dict)
 
-    def managed_values(self, address: int, info: TypeInfo) -> int:
+    def _inline(self, info: TypeInfo) -> bool:
+        return self.layout.flag_inline_values >= 0 and bool(info.flags & self.layout.flag_inline_values)
+
+    def managed_values(self, address: int, info: TypeInfo, window: Window) -> int:
         """The address of the object's own `PyDictValues` (0 when its attributes are in a dict)."""
         layout = self.layout
-        if layout.flag_managed_dict < 0 or not info.flags & layout.flag_managed_dict or not info.cached_keys:
+        if not self._managed(info) or not info.cached_keys:
             return 0
         if layout.flag_inline_values >= 0:  # 3.13
-            if not info.flags & layout.flag_inline_values:
+            if not self._inline(info):
                 return 0
             values = address + info.basicsize
-            valid = self.memory.read(values + layout.dictvalues_valid, 1)[0]
-            return values if valid else 0
+            return values if window.byte(values + layout.dictvalues_valid) else 0
         if layout.managed_values_tag >= 0:  # 3.12
-            stored = self.memory.pointer(address - layout.managed_dict_before)
+            stored = window.pointer(address - layout.managed_dict_before)
             return stored + layout.managed_values_tag if stored & 1 else 0
-        return self.memory.pointer(address - layout.managed_values_before)  # 3.11
+        return window.pointer(address - layout.managed_values_before)  # 3.11
+
+    def window(self, address: int) -> Window:
+        """The bytes of the object at `address` that an object of the last type looked up
+        keeps its type, dict pointer and inline values in: one read (none can fail the
+        lookup: a field outside, or a read that fails, is read on its own)."""
+        if not self.speculative or self._last is None:
+            return Window(self.memory)
+        info, index = self._last
+        layout = self.layout
+        before = 0
+        if self._managed(info):
+            before = max(layout.managed_values_before, layout.managed_dict_before, 0)
+        after = layout.object_type + POINTER_SIZE
+        if self._inline(info) and index is not None:
+            after = info.basicsize + self.split_values_start(0) + (index + 1) * POINTER_SIZE
+        elif info.dictoffset > 0:
+            after = max(after, info.dictoffset + POINTER_SIZE)
+        try:
+            return Window(self.memory, address - before, self.memory.read(address - before, before + after))
+        except MemoryReadError:
+            return Window(self.memory)
 
     def attribute(self, address: int, name: str) -> int | None:
         """The value of the instance attribute `name` of the object at `address` (its
         `__dict__` entry), or None when it has none. Class attributes and slots are not
         looked at: this is `obj.__dict__.get(name)`."""
-        type_address = self.memory.pointer(address + self.layout.object_type)
-        info = self.type_info(type_address)
-        values = self.managed_values(address, info)
+        window = self.window(address)
+        info = self.type_info(window.pointer(address + self.layout.object_type))
+        shared = self._managed(info) and info.cached_keys
+        index = self.shared_index(info.cached_keys, name) if shared else None
+        self._last = (info, index)
+        values = self.managed_values(address, info, window)
         if values:
-            index = self.shared_index(info.cached_keys, name)
-            return None if index is None else self.split_value(values, index)
-        dictionary = self.instance_dict(address, info)
+            return None if index is None else self.split_value(values, index, window)
+        dictionary = self.instance_dict(address, info, window)
         return self.get(dictionary, name) if dictionary else None
+
+    # ------------------------------------------------------------------ names
+
+    def str_at(self, address: int) -> str | None:
+        """The text of the str at `address`, or None if it is not a str. One read for a
+        short ASCII str (a thread name): its header and characters together."""
+        layout = self.layout
+        try:
+            data = self.memory.read(address, layout.unicode_ascii_size + SHORT_STR)
+        except MemoryReadError:
+            data = b""
+        if not data:
+            return self.str_key(address)
+        if self.type_names.of_type(pointer_at(data, layout.object_type)) != "str":
+            return None
+        length = i64_at(data, layout.unicode_length)
+        state = struct.unpack_from("<I", data, layout.unicode_state)[0]
+        if state & COMPACT_ASCII == COMPACT_ASCII and 0 <= length <= SHORT_STR:
+            text = data[layout.unicode_ascii_size:layout.unicode_ascii_size + length]
+            return text.decode("ascii", "replace")
+        return read_str(self.memory, layout, address)
 
 
 def decode_int(layout: Layout, address: int, data: bytes) -> int:

@@ -24,7 +24,7 @@ import struct
 
 from .dicts import DictReader
 from .memory import MemoryReadError
-from .objects import ObjectError, read_str
+from .objects import ObjectError
 from .reader import Reader
 
 MAX_THREAD_NAME = 4096  # characters of a thread name kept (a name is a label, not a payload)
@@ -67,9 +67,8 @@ def _threading_active(dicts: DictReader, interp: int) -> int:
 def _thread_name(dicts: DictReader, thread: int) -> str | None:
     try:
         name = dicts.attribute(thread, "_name")
-        if name is None or dicts.type_names.of_object(name) != "str":
-            return None
-        return read_str(dicts.memory, dicts.layout, name)[:MAX_THREAD_NAME]
+        text = dicts.str_at(name) if name is not None else None
+        return None if text is None else text[:MAX_THREAD_NAME]
     except (MemoryReadError, ValueError, IndexError, struct.error):
         return None
 
