@@ -192,6 +192,18 @@ def test_unreadable_memory_gives_no_names_rather_than_an_error(minor: str, recor
     assert thread_names(reader, interp) == {}
 
 
+def test_a_key_that_cannot_be_read_is_left_out_not_fatal(minor: str, recording: dict[str, Any]) -> None:
+    segments = segments_of(recording)
+    reader = DictReader(RecordedMemory(segments), layout_of(minor))
+    idents = reader.items(recording["objects"]["idents"])
+    lost_key = idents[3][0]
+    broken = DictReader(RecordedMemory(segments, missing=frozenset({lost_key})), layout_of(minor))
+    found = broken.int_items(recording["objects"]["idents"])
+    assert len(found) == len(idents) - 1
+    expected = recording["expected"]["idents"]
+    assert {str(key): value for key, value in found.items()}.items() <= expected.items()
+
+
 # --------------------------------------------------------------------------- pure helpers
 
 

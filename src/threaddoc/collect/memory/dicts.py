@@ -232,21 +232,29 @@ class DictReader:
         return [(key, pointers[index]) for index, key, _ in pairs if index < count and pointers[index]]
 
     def str_items(self, address: int) -> dict[str, int]:
-        """The items of a dict whose keys are `str` (other keys are left out): name -> value."""
+        """The items of a dict whose keys are `str` (other keys are left out): name -> value.
+        A key that cannot be read (freed while the target runs) is left out too."""
         found: dict[str, int] = {}
         for key, value in self.items(address):
-            name = self.str_key(key)
+            try:
+                name = self.str_key(key)
+            except MemoryReadError:
+                continue
             if name is not None:
                 found[name] = value
         return found
 
     def int_items(self, address: int) -> dict[int, int]:
-        """The items of a dict whose keys are `int` (other keys are left out): key -> value."""
+        """The items of a dict whose keys are `int` (other keys, and keys that cannot be read,
+        are left out): key -> value."""
         found: dict[int, int] = {}
         for key, value in self.items(address):
-            data = self.memory.read(key, self.layout.long_digits + 2 * 4)
-            if self.type_names.of_type(pointer_at(data, self.layout.object_type)) == "int":
-                found[decode_int(self.layout, key, data)] = value
+            try:
+                data = self.memory.read(key, self.layout.long_digits + 2 * 4)
+                if self.type_names.of_type(pointer_at(data, self.layout.object_type)) == "int":
+                    found[decode_int(self.layout, key, data)] = value
+            except MemoryReadError:
+                continue
         return found
 
     def get(self, address: int, name: str) -> int | None:
