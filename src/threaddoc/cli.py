@@ -13,7 +13,7 @@ import click
 
 # Only what the command line itself needs is loaded here: the rest is imported by the
 # command that uses it, so that `threaddoc diagnose PID` reaches py-spy sooner.
-from threaddoc import __version__, demo, stopsignals
+from threaddoc import __version__, stopsignals
 from threaddoc.errors import (
     EXIT_CANNOT_INSPECT,
     EXIT_HANG,
@@ -238,9 +238,30 @@ def _targets(pids: tuple[int, ...], names: tuple[str, ...]) -> list[int]:
 diagnose_command.name = "diagnose"
 
 
+class _DemoScenario(click.Choice):  # type: ignore[type-arg]
+    """The demo's scenarios as a click.Choice, loaded (with the demo and what it imports)
+    when the choice is first needed: no other command pays for them."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from threaddoc import demo
+
+        return tuple(demo.SCENARIOS)
+
+    @choices.setter
+    def choices(self, _: tuple[str, ...]) -> None:
+        """Choice.__init__ sets them; they are read from the demo module instead."""
+
+    def to_info_dict(self) -> Any:
+        return {**super().to_info_dict(), "param_type": "Choice"}  # as a plain Choice describes itself
+
+
 @cli.command("demo", epilog=EXIT_STATUS_HELP)
 @click.argument("scenario", required=False, default="lock-order", metavar="[SCENARIO]",
-                type=click.Choice(list(demo.SCENARIOS)))
+                type=_DemoScenario())
 @_output_options
 @_sampling_options
 @click.option("--list", "list_only", is_flag=True, help="List the demo scenarios and exit.")
@@ -252,12 +273,13 @@ def demo_command(scenario: str, as_json: bool, color: bool | None, samples: int,
     0 when the diagnosis is the one the scenario expects, which also proves that
     threaddoc can attach to processes on this host.
     """
+    from threaddoc import demo
+    from threaddoc.pipeline import diagnose
+
     if list_only:
         for item in demo.SCENARIOS.values():
             click.echo(f"{item.name:18} {item.story} (expect: {item.expected_verdict})")
         return
-    from threaddoc.pipeline import diagnose
-
     chosen = demo.scenario(scenario)
     with demo.running_sample(chosen.sample) as process:
         report = diagnose(process.pid, samples=samples, interval=interval)
@@ -329,19 +351,31 @@ def run_command(command: tuple[str, ...], after: float | None, kill: bool, json_
 
 
 def _emit(report: Report, as_json: bool, color: bool | None) -> None:
-    from threaddoc.render import json as json_render
-    from threaddoc.render import text as text_render
+    def as_document() -> str:
+        from threaddoc.render import json as json_render
 
-    _write(lambda: json_render.render(report, pretty=sys.stdout.isatty()),
-           lambda style: text_render.render(report, style), as_json, color)
+        return json_render.render(report, pretty=sys.stdout.isatty())
+
+    def as_lines(style: text_render.Style) -> Iterable[str]:
+        from threaddoc.render import text as text_render
+
+        return text_render.render(report, style)
+
+    _write(as_document, as_lines, as_json, color)
 
 
 def _emit_many(many: ManyReports, as_json: bool, color: bool | None) -> None:
-    from threaddoc.render import json as json_render
-    from threaddoc.render import text as text_render
+    def as_document() -> str:
+        from threaddoc.render import json as json_render
 
-    _write(lambda: json_render.render_many(many, pretty=sys.stdout.isatty()),
-           lambda style: text_render.render_many(many, style), as_json, color)
+        return json_render.render_many(many, pretty=sys.stdout.isatty())
+
+    def as_lines(style: text_render.Style) -> Iterable[str]:
+        from threaddoc.render import text as text_render
+
+        return text_render.render_many(many, style)
+
+    _write(as_document, as_lines, as_json, color)
 
 
 def _write(as_document: Callable[[], str], as_lines: Callable[[text_render.Style], Iterable[str]],

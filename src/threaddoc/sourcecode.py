@@ -98,12 +98,17 @@ def _narrower(node: ast.stmt, other: ast.stmt) -> bool:
 
 def calls_in(statement: ast.stmt) -> list[Call]:
     """Calls the statement makes, innermost (evaluated first) last."""
+    return list(_calls_in(statement))
+
+
+@lru_cache(maxsize=8192)
+def _calls_in(statement: ast.stmt) -> tuple[Call, ...]:
     calls: list[Call] = []
     for node in _header_nodes(statement):
         for child in ast.walk(node):
             if isinstance(child, ast.Call):
                 calls.append(_as_call(child))
-    return calls
+    return tuple(calls)
 
 
 def _header_nodes(statement: ast.stmt) -> Iterator[ast.AST]:

@@ -11,8 +11,8 @@ import pytest
 from threaddoc import sourcecode
 from threaddoc.classify import _match_frame, match_frame
 from threaddoc.classify.rules import FRAME_RULES, HOLD_RULES
-from threaddoc.collect.kernel import read_proc_text
-from threaddoc.collect.parse import module_of
+from threaddoc.collect.kernel import kernel_state, read_proc_text
+from threaddoc.collect.parse import module_of, parse_threads
 from threaddoc.model import Frame, SourceFile
 
 
@@ -130,3 +130,47 @@ def test_cached_source_questions_answer_alike_each_time() -> None:
         assert not sourcecode.assigns_instance_attribute(SOURCE, "_registry_lock")
     other = SourceFile(SOURCE.path, SOURCE.text.replace("RLock", "Lock"))  # same path, other text
     assert sourcecode.assigned_constructor(other, "table_lock", attribute=False) == "Lock"
+
+
+def _entry(thread_id: int, frames: list[dict[str, object]]) -> dict[str, object]:
+    return {"thread_id": thread_id, "os_thread_id": thread_id, "thread_name": f"t{thread_id}",
+            "active": False, "owns_gil": False, "frames": frames}
+
+
+def test_threads_parsed_together_are_parsed_as_alone() -> None:
+    """Frames and locals built once per dump are those each thread would get by itself,
+    values of other types included (an address 1.0 is no address; 1 is)."""
+    def frame(line: int, address: object, value: object = "<Thread object at 0x1>") -> dict[str, object]:
+        return {"name": "run", "filename": "/usr/lib/python3.11/threading.py", "line": line,
+                "locals": [{"name": "self", "addr": address, "arg": True, "repr": value}]}
+
+    entries = [_entry(1, [frame(10, 1), frame(20, 1)]), _entry(2, [frame(10, 1.0), frame(20, 1)]),
+               _entry(3, [frame(10, True, None), frame(10, 1, 7)]), _entry(4, [frame(10, 1)])]
+    together = parse_threads(entries)
+    assert together == tuple(parse_threads([entry])[0] for entry in entries)
+    assert together[0].frames[0].locals[0].address == 1
+    assert together[1].frames[0].locals[0].address is None
+    assert together[0].frames[0].function == "Thread.run"
+    assert together[2].frames[0].locals[0].type_name is None
+    assert together[3].frames[0] is together[0].frames[0]  # built once
+
+
+def test_kernel_state_of_one_system_call_read_twice_is_the_same() -> None:
+    raw = {"stat": "S", "syscall": "202 0x7f00 0x189 0x0 0x0 0x0 0xffffffff 0x7ffd 0x7f01",
+           "wchan": "futex_wait_queue"}
+    first = kernel_state(raw, "x86_64")
+    assert first.syscall == "futex" and first.futex_address == 0x7F00 and len(first.arguments) == 6
+    assert kernel_state(dict(raw), "x86_64") == first
+    other_sp = dict(raw, syscall="202 0x7f00 0x189 0x0 0x0 0x0 0xffffffff 0x1234 0x5678")
+    assert kernel_state(other_sp, "x86_64") == first  # the pointers are not part of the state
+    assert kernel_state(raw, "aarch64").syscall == "accept"  # 202 is accept() on arm64
+    assert kernel_state({"stat": "R", "syscall": "running"}, "x86_64").syscall is None
+    assert kernel_state({"syscall": "202 0xzz"}, "x86_64").arguments == ()
+
+
+def test_calls_in_gives_a_fresh_list_each_time() -> None:
+    statement = ast.parse("x = a.get(b.result())").body[0]
+    first = sourcecode.calls_in(statement)
+    assert [call.name for call in first] == ["get", "result"]
+    first.clear()
+    assert [call.name for call in sourcecode.calls_in(statement)] == ["get", "result"]

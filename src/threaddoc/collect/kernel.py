@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 import psutil
@@ -119,20 +120,27 @@ def machine() -> str:
 
 def kernel_state(raw: Mapping[str, str], arch: str) -> KernelState:
     """`{"stat": "S", "syscall": "202 0x55… 0x189 …", "wchan": "futex_do_wait"}` -> KernelState."""
-    fields = raw.get("syscall", "").split()
-    name = None
-    arguments: tuple[int, ...] = ()
-    if fields and fields[0].lstrip("-").isdigit() and int(fields[0]) >= 0:
-        number = int(fields[0])
-        name = SYSCALLS.get(arch, {}).get(number, f"syscall {number}")
-        try:
-            # Six arguments follow; then the stack and instruction pointers.
-            arguments = tuple(int(value, 16) for value in fields[1:7])
-        except ValueError:
-            arguments = ()
+    name, arguments = _system_call(tuple(raw.get("syscall", "").split()[:7]), arch)
     return KernelState(state=raw.get("stat", "?"), syscall=name, arguments=arguments,
                        wchan=raw.get("wchan", "") if raw.get("wchan", "0") != "0" else "",
                        idle_seconds=_idle_seconds(raw))
+
+
+# Threads blocked on one lock are in the same call with the same arguments (they differ
+# in their stack and instruction pointers, left out of the key): read each call once.
+@lru_cache(maxsize=4096)
+def _system_call(fields: tuple[str, ...], arch: str) -> tuple[str | None, tuple[int, ...]]:
+    """(name, arguments) of /proc/.../syscall's number and six arguments; (None, ()) when
+    the thread is not in a system call."""
+    if not fields or not fields[0].lstrip("-").isdigit() or int(fields[0]) < 0:
+        return None, ()
+    number = int(fields[0])
+    name = SYSCALLS.get(arch, {}).get(number, f"syscall {number}")
+    try:
+        # Six arguments follow; then the stack and instruction pointers.
+        return name, tuple(int(value, 16) for value in fields[1:7])
+    except ValueError:
+        return name, ()
 
 
 def _idle_seconds(raw: Mapping[str, str]) -> float | None:

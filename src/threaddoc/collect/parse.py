@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, Optional
 
 from threaddoc.model import Frame, Local, NativeFrame, Thread
 
@@ -17,7 +17,22 @@ _BRACKETED_REPR = re.compile(r"^<(?P<type>[\w.]+)[ (]")
 
 
 def parse_threads(raw: Iterable[Mapping[str, Any]]) -> tuple[Thread, ...]:
-    return tuple(_parse_thread(entry) for entry in raw)
+    built = _Built()
+    return tuple(_parse_thread(entry, built) for entry in raw)
+
+
+# A local as parsed: (name, address, repr, is an argument).
+_LocalKey = tuple[str, Optional[int], Optional[str], bool]
+
+
+class _Built:
+    """The frames and locals of one dump built so far. A program's threads share them (a
+    thousand workers at one line; a Thread object is `self` in three of its frames), and
+    they are frozen: each distinct one is built once."""
+
+    def __init__(self) -> None:
+        self.frames: dict[tuple[str, str, int, tuple[_LocalKey, ...]], Frame] = {}
+        self.locals: dict[_LocalKey, Local] = {}
 
 
 def is_native(frame: Mapping[str, Any]) -> bool:
@@ -75,8 +90,8 @@ def _native_prefix(entry: Mapping[str, Any]) -> tuple[NativeFrame, ...]:
     return tuple(prefix)
 
 
-def _parse_thread(entry: Mapping[str, Any]) -> Thread:
-    frames = tuple(_parse_frame(frame) for frame in python_frames(entry))
+def _parse_thread(entry: Mapping[str, Any], built: _Built) -> Thread:
+    frames = tuple(_parse_frame(frame, built) for frame in python_frames(entry))
     os_thread_id = entry.get("os_thread_id")
     return Thread(
         name=str(entry.get("thread_name") or f"Thread-{entry.get('thread_id', '?')}"),
@@ -89,28 +104,41 @@ def _parse_thread(entry: Mapping[str, Any]) -> Thread:
     )
 
 
-def _parse_frame(entry: Mapping[str, Any]) -> Frame:
+def _parse_frame(entry: Mapping[str, Any], built: _Built) -> Frame:
     filename = str(entry.get("filename") or "<unknown>")
-    module, is_stdlib = module_of(filename)
-    locals_ = tuple(_parse_local(local) for local in entry.get("locals") or ())
-    return Frame(
-        function=qualified_name(str(entry.get("name") or "?"), locals_),
-        filename=filename,
-        line=int(entry.get("line") or 0),
-        module=module,
-        is_stdlib=is_stdlib,
-        locals=locals_,
-    )
+    name = str(entry.get("name") or "?")
+    line = int(entry.get("line") or 0)
+    local_keys = tuple(_local_key(local) for local in entry.get("locals") or ())
+    key = (filename, name, line, local_keys)
+    frame = built.frames.get(key)
+    if frame is None:
+        locals_ = tuple(_parse_local(local, built) for local in local_keys)
+        module, is_stdlib = module_of(filename)
+        frame = built.frames[key] = Frame(
+            function=qualified_name(name, locals_),
+            filename=filename,
+            line=line,
+            module=module,
+            is_stdlib=is_stdlib,
+            locals=locals_,
+        )
+    return frame
 
 
-def _parse_local(entry: Mapping[str, Any]) -> Local:
-    address = entry.get("addr")
-    return Local(
-        name=str(entry.get("name") or "?"),
-        address=int(address) if isinstance(address, int) else None,
-        type_name=type_of_repr(entry.get("repr")),
-        is_arg=bool(entry.get("arg")),
-    )
+def _local_key(entry: Mapping[str, Any]) -> _LocalKey:
+    """What a Local is made of (a value of another type counts as none)."""
+    address, value = entry.get("addr"), entry.get("repr")
+    return (str(entry.get("name") or "?"), int(address) if isinstance(address, int) else None,
+            value if isinstance(value, str) else None, bool(entry.get("arg")))
+
+
+def _parse_local(key: _LocalKey, built: _Built) -> Local:
+    local = built.locals.get(key)
+    if local is None:
+        name, address, value, is_arg = key
+        local = built.locals[key] = Local(name=name, address=address, type_name=type_of_repr(value),
+                                          is_arg=is_arg)
+    return local
 
 
 # Thousands of threads run in the same few files: each is named once.
