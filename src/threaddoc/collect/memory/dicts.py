@@ -45,6 +45,7 @@ ENTRIES_PER_READ = 8192  # entries fetched per pread (bounds the size of one rea
 MIN_TABLE_SLOTS = 8  # PyDict_MINSIZE: every key table has at least this many slots
 MAX_SPLIT_SLOTS = 1 << 16  # shared keys (split tables) are small: SHARED_KEYS_MAX_SIZE is 30
 SHORT_STR = 64  # characters of a str read together with its header
+MAX_WINDOW = 4096  # bytes of one object read in one piece at most (see DictReader.window)
 COMPACT_ASCII = (1 << 5) | (1 << 6)  # PyASCIIObject.state: the compact and ascii bits (3.8-3.13)
 
 _BYTE_WIDTH_LIMITS = ((0xFF, 1), (0xFFFF, 2), (0xFFFFFFFF, 4))
@@ -390,6 +391,8 @@ class DictReader:
             after = info.basicsize + self.split_values_start(0) + (index + 1) * POINTER_SIZE
         elif info.dictoffset > 0:
             after = max(after, info.dictoffset + POINTER_SIZE)
+        if after > MAX_WINDOW:  # a big object: its few fields one by one
+            return Window(self.memory)
         try:
             return Window(self.memory, address - before, self.memory.read(address - before, before + after))
         except MemoryReadError:
