@@ -157,8 +157,10 @@ def _memory_fallback(sampling: _Sampling, why: str) -> _Samples:
 
 def _memory_samples(s: _Sampling) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], bool]:
     """`samples` reads of the target's memory, `interval` apart; none pauses the target."""
+    from .memory import StackCache
     from .memory import dump as memory_dump
 
+    cache = StackCache()  # a thread that did not move between samples is not decoded again
     history: list[dict[str, Any]] = []
     dumps: list[list[dict[str, Any]]] = []
     for index in range(s.samples):
@@ -166,7 +168,7 @@ def _memory_samples(s: _Sampling) -> tuple[list[dict[str, Any]], list[list[dict[
             time.sleep(s.interval)
         at, (cpu, queued) = time.monotonic(), thread_times(s.pid)
         with reading(s.pid, s.started):
-            entries = memory_dump(s.pid, timeout=s.timeout, python_version=s.python_version)
+            entries = memory_dump(s.pid, timeout=s.timeout, python_version=s.python_version, cache=cache)
         dumps.append(entries)
         history.append(stack_sample(entries, cpu, at, queued))
     if s.native:

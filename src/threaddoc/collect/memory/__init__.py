@@ -40,7 +40,7 @@ import importlib
 import os
 import time
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 from threaddoc.errors import MemoryCollectorUnsupported, MemoryReadTimedOut, NoSuchProcess
 
@@ -50,7 +50,7 @@ from .reader import RawFrame, Reader, layout_mismatch
 from .symbols import Interpreter, find_interpreter
 from .tids import NativeThreadIds
 
-__all__ = ["dump"]
+__all__ = ["StackCache", "dump"]
 
 MAX_THREADS = 1_000_000  # a cycle in the thread list must not make us loop forever
 MAX_FRAMES = 100_000  # frames read per thread at most
@@ -61,8 +61,12 @@ _WALKERS = {(3, 8): "frames_38", (3, 9): "frames_38", (3, 10): "frames_38",
             (3, 11): "frames_311", (3, 12): "frames_311", (3, 13): "frames_311"}
 
 
-def dump(pid: int, *, timeout: float = 20.0, python_version: str | None = None) -> list[dict[str, Any]]:
-    """Every thread of `pid` as `py-spy dump --json --locals` would print it."""
+def dump(pid: int, *, timeout: float = 20.0, python_version: str | None = None,
+         cache: StackCache | None = None) -> list[dict[str, Any]]:
+    """Every thread of `pid` as `py-spy dump --json --locals` would print it. Several
+    samples of one process pass the same `cache`: a thread that did not move is not
+    decoded again. The frame dicts are shared between dumps: treat them as read-only."""
+    cache = cache if cache is not None else StackCache()
     deadline = time.monotonic() + timeout
     interpreter = find_interpreter(pid, python_version)
     walker = _walker(pid, interpreter)
@@ -80,7 +84,7 @@ def dump(pid: int, *, timeout: float = 20.0, python_version: str | None = None) 
         entries = []
         for address, tstate in states:
             _check_deadline(deadline, timeout, pid)
-            frames = _stack(reader, walker, address, tstate, deadline, timeout)
+            frames = _stack(reader, walker, address, tstate, entry_of, cache, deadline, timeout)
             thread_id = pointer_at(tstate, layout.tstate_thread_id)
             os_thread_id = native.of(tstate, thread_id)
             entries.append({
@@ -90,10 +94,13 @@ def dump(pid: int, *, timeout: float = 20.0, python_version: str | None = None) 
                 "os_thread_id": os_thread_id,
                 "active": _running(pid, os_thread_id),
                 "owns_gil": gil is not None and gil == thread_id,
-                "frames": [entry_of(frame) for frame in frames],
+                "frames": frames,
                 "process_info": None,
             })
     return entries
+
+
+_EntryOf = Callable[[RawFrame], dict[str, Any]]
 
 
 def _walker(pid: int, interpreter: Interpreter) -> ModuleType:
@@ -155,28 +162,65 @@ def _thread_states(reader: Reader, interp: int, deadline: float) -> list[tuple[i
     return states
 
 
-def _stack(reader: Reader, walker: ModuleType, address: int, tstate: bytes, deadline: float,
-           timeout: float) -> list[RawFrame]:
-    """The thread's frames; read again (a few times at most) if its innermost frame moved
-    while it was read, or the read tore (a frame freed under us)."""
-    frames: list[RawFrame] = []
+class StackCache:
+    """The frames of each thread at the last dump of the same process, with the bytes they
+    were decoded from: the data-stack window and whatever the walk read outside it (a C-stack
+    shim frame, a generator's frame). A blocked thread's bytes do not change between
+    samples; the same bytes are the same frames (each frame holds its code object and its
+    locals alive), so the next sample checks them and reuses the frames."""
+
+    def __init__(self) -> None:
+        self._stacks: dict[int, _Cached] = {}
+
+    def get(self, reader: Reader, address: int, top: int) -> list[dict[str, Any]] | None:
+        cached = self._stacks.get(address)
+        if cached is None or not reader.window[1] or cached.top != top or cached.window != reader.window:
+            return None
+        try:
+            if any(reader.memory.read(where, len(data)) != data for where, data in cached.outside):
+                return None
+        except MemoryReadError:
+            return None
+        return cached.frames
+
+    def put(self, reader: Reader, address: int, top: int, frames: list[dict[str, Any]]) -> None:
+        if reader.window[1]:
+            self._stacks[address] = _Cached(top, reader.window, tuple(reader.outside), frames)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cached:
+    top: int
+    window: tuple[int, bytes]
+    outside: tuple[tuple[int, bytes], ...]
+    frames: list[dict[str, Any]]
+
+
+def _stack(reader: Reader, walker: ModuleType, address: int, tstate: bytes, entry_of: _EntryOf,
+           cache: StackCache, deadline: float, timeout: float) -> list[dict[str, Any]]:
+    """The thread's frames as py-spy's JSON; read again (a few times at most) if its
+    innermost frame moved while it was read, or the read tore (a frame freed under us)."""
+    frames: list[dict[str, Any]] = []
     prepare = getattr(walker, "prepare", None)
-    for _ in range(MOVED_RETRIES + 1):
+    for attempt in range(MOVED_RETRIES + 1):
+        if attempt:
+            _check_deadline(deadline, timeout, reader.memory.pid)
+            tstate = reader.memory.read(address, reader.layout.tstate_size)
         top = walker.current_frame(reader, tstate)
         if prepare is not None:
             prepare(reader, tstate)
+        cached = cache.get(reader, address, top)
+        if cached is not None:
+            return cached
+        reader.outside = []
         try:
-            frames = walker.walk(reader, top, MAX_FRAMES)
+            frames = [entry_of(frame) for frame in walker.walk(reader, top, MAX_FRAMES)]
         except MemoryReadError:
             frames = []
-            moved = True
-        else:
-            tstate = reader.memory.read(address, reader.layout.tstate_size)
-            moved = walker.current_frame(reader, tstate) != top
-        if not moved:
+            continue
+        if walker.current_frame(reader, reader.memory.read(address, reader.layout.tstate_size)) == top:
+            cache.put(reader, address, top, frames)
             break
-        _check_deadline(deadline, timeout, reader.memory.pid)
-        tstate = reader.memory.read(address, reader.layout.tstate_size)
     return frames
 
 

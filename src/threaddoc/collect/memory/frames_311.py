@@ -86,9 +86,11 @@ def _read_frame(reader: Reader, frame: int) -> bytes:
     if start <= frame and frame + layout.iframe_size <= start + len(window):
         return window[frame - start:frame - start + layout.iframe_localsplus + 8 * LOCALS_READ_AHEAD]
     try:
-        return reader.memory.read(frame, layout.iframe_localsplus + 8 * LOCALS_READ_AHEAD)
+        data = reader.memory.read(frame, layout.iframe_localsplus + 8 * LOCALS_READ_AHEAD)
     except MemoryReadError:
-        return reader.memory.read(frame, layout.iframe_size)
+        data = reader.memory.read(frame, layout.iframe_size)
+    reader.outside.append((frame, data))  # a C-stack shim (3.12+), a generator's frame, an older chunk
+    return data
 
 
 def _locals(reader: Reader, code: CodeInfo, frame: int, data: bytes) -> tuple[RawLocal, ...]:
@@ -100,7 +102,9 @@ def _locals(reader: Reader, code: CodeInfo, frame: int, data: bytes) -> tuple[Ra
     if start + 8 * count <= len(data):
         addresses = struct.unpack_from(f"<{count}Q", data, start)
     else:
-        addresses = reader.memory.pointers(frame + start, count)
+        raw = reader.memory.read(frame + start, 8 * count)
+        reader.outside.append((frame + start, raw))
+        addresses = struct.unpack_from(f"<{count}Q", raw)
     argcount = code.argcount
     return tuple([RawLocal(name, address, index < argcount)
                   for index, (name, address) in enumerate(zip(code.local_names, addresses)) if address])

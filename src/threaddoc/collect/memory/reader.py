@@ -73,6 +73,7 @@ class Reader:
         self._codes: dict[int, CodeInfo] = {}
         self._code_type = 0  # the type every code object has (checked once to be "code")
         self.window: tuple[int, bytes] = (0, b"")  # memory of the thread being walked, read at once
+        self.outside: list[tuple[int, bytes]] = []  # what this walk read from outside the window
 
     def code(self, address: int) -> CodeInfo:
         info = self._codes.get(address)
