@@ -174,3 +174,17 @@ def test_calls_in_gives_a_fresh_list_each_time() -> None:
     assert [call.name for call in first] == ["get", "result"]
     first.clear()
     assert [call.name for call in sourcecode.calls_in(statement)] == ["get", "result"]
+
+
+def test_a_diagnosis_run_in_process_leaves_the_cycle_collector_on(tmp_path: Path) -> None:
+    """`diagnose` turns the collector off for its own run; whoever called main() gets it back."""
+    import gc
+
+    from threaddoc.cli import main
+
+    dump = tmp_path / "dump.json"
+    dump.write_text("[]")
+    assert gc.isenabled()
+    with pytest.raises(SystemExit):
+        main(["diagnose", "--from", str(dump), "--json"])
+    assert gc.isenabled()
