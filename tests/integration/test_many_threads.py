@@ -179,8 +179,13 @@ def test_many_threads_report_has_every_thread(python_interpreter: Path, diagnose
     assert {"MainThread", "database", "refresher"} <= set(names), sorted(set(names) - request_names())
     assert len(threads) == len(diagnosis.tids), (
         f"{len(threads)} threads in the report, {len(diagnosis.tids)} in the process")
-    unknown = {thread["os_thread_id"] for thread in threads} - diagnosis.tids
+    tids = Counter(thread["os_thread_id"] for thread in threads)
+    unknown = set(tids) - diagnosis.tids
     assert not unknown, f"os_thread_ids that are no thread of pid {diagnosis.pid}: {sorted(unknown)[:5]}"
+    shared = {tid: count for tid, count in tids.items() if count > 1}
+    assert not shared, f"threads given the same os_thread_id (tid: threads): {dict(list(shared.items())[:5])}"
+    main = [thread for thread in threads if thread["name"] == "MainThread"]
+    assert [thread["os_thread_id"] for thread in main] == [diagnosis.pid], main
 
 
 def test_many_threads_finding_names_the_refresher_its_socket_and_the_waiters(
@@ -263,6 +268,9 @@ def test_deep_recursion_is_a_self_deadlock(python_interpreter: Path, diagnose_bi
     blocked = [(item["thread"]["name"], at(item["at"])) for item in finding["blocked"]]
     assert blocked == [("MainThread", place(DEEP, "main", "exporter.join()"))], blocked
     assert_says_py_spy_was_bypassed(diagnosis)
+    tids = {thread["name"]: thread["os_thread_id"] for thread in diagnosis.report["threads"]}
+    assert tids["MainThread"] == diagnosis.pid and tids["exporter"] in diagnosis.tids - {diagnosis.pid}, (
+        f"os_thread_ids {tids}, threads of pid {diagnosis.pid}: {sorted(diagnosis.tids)}")
 
 
 def test_deep_recursion_every_frame_is_read(python_interpreter: Path, diagnose_big: Diagnose) -> None:
