@@ -67,12 +67,15 @@ def read_proc_text(path: str) -> str:
     thousands of these files: a plain descriptor costs half what a text file object does."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        chunks = [os.read(fd, _PROC_READ_BYTES)]
-        while len(chunks[-1]) == _PROC_READ_BYTES:  # a file longer than one read
-            chunks.append(os.read(fd, _PROC_READ_BYTES))
+        data = os.read(fd, _PROC_READ_BYTES)
+        if len(data) == _PROC_READ_BYTES:  # a file longer than one read
+            chunks = [data]
+            while len(chunks[-1]) == _PROC_READ_BYTES:
+                chunks.append(os.read(fd, _PROC_READ_BYTES))
+            data = b"".join(chunks)
     finally:
         os.close(fd)
-    return b"".join(chunks).decode("ascii", errors="replace")
+    return data.decode("ascii", errors="replace")
 
 
 def read_undisturbed(pid: int) -> dict[str, dict[str, str]]:
