@@ -16,7 +16,7 @@ from threaddoc.model import Snapshot
 from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
-from .evidence import frame_evidence, some_threads, thread_ref, wait_evidence
+from .evidence import frame_evidence, labels, some_threads, thread_ref, wait_evidence
 from .model import Confidence, Evidence, Finding, Severity, ThreadRef
 
 BUSY_KINDS = frozenset({"cpu-bound", "gil-contention"})
@@ -165,7 +165,7 @@ def _contention_finding(contending: Sequence[ThreadAnalysis], snapshot: Snapshot
         confidence=Confidence.LIKELY,
         title=f"{len(contending)} threads take turns on the GIL{usage}",
         explanation=(
-            f"{some_threads([a.thread.label for a in contending])} all run Python code; only the "
+            f"{some_threads(labels(contending))} all run Python code; only the "
             "thread holding the GIL runs at any instant, so together they get at most one CPU "
             "however many the machine has. The process is busy, not hung: each of them moves "
             "between samples."
@@ -178,10 +178,10 @@ def _contention_finding(contending: Sequence[ThreadAnalysis], snapshot: Snapshot
 
 def _cpu_bound_finding(threads: Sequence[ThreadAnalysis], snapshot: Snapshot) -> Finding:
     spinning = [a for a in threads if _spins(a, snapshot)]
-    names = some_threads([a.thread.label for a in threads])
+    names = some_threads(labels(threads))
     verb = "is" if len(threads) == 1 else "are"
     if spinning:
-        spin_names = some_threads([a.thread.label for a in spinning])
+        spin_names = some_threads(labels(spinning))
         title = f"{spin_names} {'spins' if len(spinning) == 1 else 'spin'} in a tight loop on the CPU"
         explanation = (
             f"{spin_names} was on a CPU or waiting for one {_percent(max(_demand(a) for a in spinning))} of "

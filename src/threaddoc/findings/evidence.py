@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from threaddoc.model import Frame, Snapshot
 from threaddoc.resolve import Held, Resource, ThreadAnalysis
 
-from .groups import GROUP_AT_LEAST, and_list, collapsed, some_threads
+from .groups import GROUP_AT_LEAST, and_list, collapsed, labels, some_threads
 from .model import Evidence, ResourceRef, ThreadRef
 
-__all__ = ["GROUP_AT_LEAST", "and_list", "collapsed", "frame_evidence", "held_evidence", "resource_ref",
-           "some_threads", "thread_ref", "wait_evidence", "waiters_evidence"]
+__all__ = ["GROUP_AT_LEAST", "and_list", "collapsed", "frame_evidence", "held_evidence", "labels",
+           "resource_ref", "some_threads", "thread_ref", "wait_evidence", "waiters_evidence"]
 
 
 def thread_ref(analysis: ThreadAnalysis, role: str = "") -> ThreadRef:
@@ -49,7 +49,7 @@ def waiters_evidence(waiters: Sequence[ThreadAnalysis], snapshot: Snapshot, one:
     evidence = []
     for same in collapsed(waiters, _wait_site):
         note = (f"{same[0].thread.label} {one}" if one else "") if len(same) == 1 else \
-            f"{some_threads([w.thread.label for w in same])} {many}"
+            f"{some_threads(labels(same))} {many}"
         at = wait_evidence(same[0], snapshot, note=note)
         if at is not None:
             evidence.append(at)

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
 
+from threaddoc.model import report_order
+from threaddoc.resolve import ThreadAnalysis
+
 T = TypeVar("T")
 
 # Three threads in a row read fine; from four identical ones on (same stack, same wait,
@@ -41,6 +44,15 @@ def sample_of(names: Sequence[str], total: int | None = None) -> str:
     if count <= len(shown):
         return and_list(shown)
     return f"{', '.join(shown)} and {count - len(shown):,} more"
+
+
+def labels(threads: Sequence[ThreadAnalysis]) -> list[str]:
+    """Their labels for `some_threads`: in the order given when they are few enough to be
+    named in full; in report order when they are many, so that the first few named are
+    the first of the thread table too (request-0, request-1, ...), not py-spy's order."""
+    if len(threads) > NAMED_IN_FULL:
+        threads = sorted(threads, key=lambda analysis: report_order(analysis.thread))
+    return [analysis.thread.label for analysis in threads]
 
 
 def some_threads(names: Sequence[str]) -> str:

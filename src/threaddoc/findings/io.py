@@ -16,6 +16,7 @@ from . import fixes
 from .evidence import (
     and_list,
     held_evidence,
+    labels,
     resource_ref,
     some_threads,
     thread_ref,
@@ -77,7 +78,7 @@ def _lock_held_during_io(
     analysis = analyses[holder]
     io = blocked_io(analysis, snapshot)
     locks = list(dict.fromkeys(edge.resource.label or edge.resource.name for edge in edges))
-    waiter_names = [analyses[edge.waiter].thread.label for edge in edges]
+    waiter_names = labels([analyses[edge.waiter] for edge in edges])
     evidence: list[Evidence] = []
     for edge in edges[:1]:
         if edge.held is not None:
@@ -179,7 +180,7 @@ def _pipe_deadlocks(snapshot: Snapshot, analyses: Sequence[ThreadAnalysis]) -> l
             kind="subprocess-pipe-deadlock",
             severity=Severity.CRITICAL,
             confidence=Confidence.LIKELY,
-            title=(f"{some_threads([a.thread.label for a in waiting])} wait{'s' * (len(waiting) == 1)} "
+            title=(f"{some_threads(labels(waiting))} wait{'s' * (len(waiting) == 1)} "
                    "for child "
                    f"process {child.pid} to exit, but it is blocked writing to its {stream} pipe, "
                    "which nobody reads"),

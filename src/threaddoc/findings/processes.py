@@ -12,7 +12,7 @@ from threaddoc.model import Snapshot
 from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
-from .evidence import some_threads, thread_ref, wait_evidence, waiters_evidence
+from .evidence import labels, some_threads, thread_ref, wait_evidence, waiters_evidence
 from .model import Confidence, Evidence, Finding, ResourceRef, Severity
 
 _WAITS_ON_POOL = (WaitKind.FUTURE_RESULT, WaitKind.FUTURES_WAIT, WaitKind.EXECUTOR_SHUTDOWN)
@@ -41,7 +41,7 @@ def detect_process_pool_waits(
         if at is not None:
             evidence.append(at)
     pids = [str(child_snapshot.process.pid) for (child_snapshot, _, _), _ in stuck]
-    names = [a.thread.label for a in waiting]
+    names = labels(waiting)
     what = stuck[0][1]
     return [Finding(
         kind="blocked-shutdown",
@@ -115,7 +115,7 @@ def _stuck_children_finding(group: Sequence[Child], total: int, waiting: Sequenc
     who = f"child process {pids[0]}" if one else \
         f"{len(group)} of {total} child processes ({', '.join(pids)})"
     how = f"in a {lead.kind}: {lead.title}" if one else f"the same way, in a {lead.kind}: {lead.title}"
-    names = [a.thread.label for a in waiting]
+    names = labels(waiting)
     if waiting:
         title = (f"{some_threads(names)} wait{'s' * (len(names) == 1)} on {who}, "
                  f"{'which is' if one else 'all'} stuck {how}")

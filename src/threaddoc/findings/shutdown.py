@@ -12,7 +12,7 @@ from threaddoc.model import Snapshot
 from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
-from .evidence import collapsed, some_threads, thread_ref, wait_evidence
+from .evidence import collapsed, labels, some_threads, thread_ref, wait_evidence
 from .model import Confidence, Evidence, Finding, ResourceRef, Severity
 from .pools import Pool, pool_of, thread_pools
 
@@ -102,13 +102,13 @@ def _finding(
     snapshot: Snapshot, analyses: Sequence[ThreadAnalysis], waiting: int, keepers: list[Keeper], what: str
 ) -> Finding:
     waiter = analyses[waiting]
-    names = [analyses[k.index].thread.label for k in keepers]
+    names = labels([analyses[k.index] for k in keepers])
     kinds = {analyses[k.index].wait.kind for k in keepers}
     evidence: list[Evidence] = []
     for same in collapsed(keepers, lambda k: (_site(analyses[k.index]), k.reason)):
         first = analyses[same[0].index]
         who = first.thread.label if len(same) == 1 else \
-            f"{some_threads([analyses[k.index].thread.label for k in same])}: each"
+            f"{some_threads(labels([analyses[k.index] for k in same]))}: each"
         at = wait_evidence(first, snapshot, note=f"{who} {same[0].reason}")
         if at is not None:
             evidence.append(at)

@@ -16,7 +16,7 @@ from threaddoc.model import Snapshot
 from threaddoc.resolve import Key, ThreadAnalysis
 
 from . import fixes
-from .evidence import collapsed, some_threads, thread_ref, wait_evidence
+from .evidence import collapsed, labels, some_threads, thread_ref, wait_evidence
 from .model import Confidence, Evidence, Finding, ResourceRef, Severity, Suggestion
 
 _QUEUE_WAITS = (WaitKind.QUEUE_GET, WaitKind.QUEUE_PUT, WaitKind.QUEUE_JOIN)
@@ -54,7 +54,7 @@ def _finding(
     resource = first.waits_for
     assert resource is not None
     kinds = {analyses[i].wait.kind for i in waiters}
-    names = [analyses[i].thread.label for i in waiters]
+    names = labels([analyses[i] for i in waiters])
     what = resource.name
     evidence = _waiters_evidence(snapshot, [analyses[i] for i in waiters])
     nobody = ("no other thread is left" if not others else
@@ -113,7 +113,7 @@ def _waiters_evidence(snapshot: Snapshot, waiters: list[ThreadAnalysis]) -> list
     for same in collapsed(waiters, lambda w: (_site(w), w.wait.summary)):
         first = same[0]
         note = f"{first.thread.label} {first.wait.summary}" if len(same) == 1 else \
-            f"{some_threads([w.thread.label for w in same])}: each {first.wait.summary}"
+            f"{some_threads(labels(same))}: each {first.wait.summary}"
         at = wait_evidence(first, snapshot, note=note)
         if at is not None:
             evidence.append(at)
@@ -130,5 +130,5 @@ def _what_others_do(others: list[ThreadAnalysis]) -> str:
     `9,874 threads (request-1, … and 9,871 more): each waits for a lock`."""
     return "; ".join(
         f"{same[0].thread.label} {same[0].wait.summary}" if len(same) == 1 else
-        f"{some_threads([o.thread.label for o in same])}: each {same[0].wait.summary}"
+        f"{some_threads(labels(same))}: each {same[0].wait.summary}"
         for same in collapsed(others, lambda o: o.wait.summary))

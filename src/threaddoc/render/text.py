@@ -6,13 +6,14 @@ Formatters yield lines; every string that came from the target goes through
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 
 from threaddoc.classify import Activity
 from threaddoc.findings import BUSY_KINDS, DEADLOCK_KINDS
-from threaddoc.findings.groups import collapsed, sample_of
+from threaddoc.findings.groups import SAMPLE_NAMES, collapsed, sample_of
 from threaddoc.findings.model import (
     Confidence,
     CycleStep,
@@ -315,8 +316,15 @@ def _thread(ref: ThreadRef) -> str:
 
 
 def _threads(refs: Sequence[ThreadRef]) -> str:
-    """Many threads in one line: `9,874 threads ("request-1" (tid 3154), … and 9,871 more)`."""
-    return f"{len(refs):,} threads ({sample_of([_thread(ref) for ref in refs[:3]], len(refs))})"
+    """Many threads in one line: `9,874 threads ("request-1" (tid 3154), … and 9,871 more)`,
+    the first in report order (as in the thread table)."""
+    first = heapq.nsmallest(SAMPLE_NAMES, refs, key=_ref_order)
+    return f"{len(refs):,} threads ({sample_of([_thread(ref) for ref in first], len(refs))})"
+
+
+def _ref_order(ref: ThreadRef) -> tuple[int, int, str]:
+    """`report_order` of the thread a reference names."""
+    return (0 if ref.name == "MainThread" else 1, ref.os_thread_id or 0, ref.name)
 
 
 def _waits_outside_findings(report: Report, style: Style) -> Iterator[str]:
@@ -335,7 +343,7 @@ def _waits_outside_findings(report: Report, style: Style) -> Iterator[str]:
             who = _thread_name(report.analyses[edge.waiter])
             verb = "joins" if edge.via == "join" else f"waits for {what}, held by"
         else:
-            names = [_thread_name(report.analyses[e.waiter]) for e in same[:3]]
+            names = [_thread_name(report.analyses[e.waiter]) for e in same[:SAMPLE_NAMES]]
             who = f"{len(same):,} threads ({sample_of(names, len(same))})"
             verb = "join" if edge.via == "join" else f"wait for {what}, held by"
         lines.append(f"  {who} {verb} {_thread_name(holder)} ({clean_line(doing)})")
@@ -416,7 +424,7 @@ def _group_row(analyses: Sequence[ThreadAnalysis], members: Sequence[int]) -> Ro
     waited = [seconds for index in members if (seconds := analyses[index].waited_seconds) is not None]
     shares = [progress.cpu_share for index in members
               if (progress := analyses[index].thread.progress) is not None and progress.cpu_share is not None]
-    names = [clean_line(analyses[index].thread.name) for index in members[:3]]
+    names = [clean_line(analyses[index].thread.name) for index in members[:SAMPLE_NAMES]]
     return (
         f"{TIMES}{len(members):,}",
         "",
