@@ -10,7 +10,16 @@ from threaddoc.model import Snapshot, report_order
 from threaddoc.resolve import ThreadAnalysis
 
 from . import fixes
-from .evidence import and_list, held_evidence, resource_ref, thread_ref, wait_evidence
+from .evidence import (
+    and_list,
+    held_evidence,
+    labels,
+    resource_ref,
+    some_of,
+    some_threads,
+    thread_ref,
+    wait_evidence,
+)
 from .model import Confidence, CycleStep, Finding, ResourceRef, Severity
 
 
@@ -40,6 +49,8 @@ def _cycle_finding(
         for waiter, edge in blocked_behind(graph, members)
     )
     names = [analyses[edge.waiter].thread.label for edge in cycle]
+    # A cycle's every member is printed step by step below; a title names up to eight.
+    who = some_threads(labels([analyses[edge.waiter] for edge in cycle]))
     resources = tuple(dict.fromkeys(resource_ref(edge.resource) for edge in cycle))
     locks = [edge.resource.label or edge.resource.name for edge in cycle if edge.via == "lock"]
     notes, contradicted = _kernel_notes(analyses, cycle)
@@ -51,7 +62,7 @@ def _cycle_finding(
                        "for itself forever.")
     elif all(edge.via == "lock" for edge in cycle):
         kind = "lock-order-deadlock"
-        title = f"{and_list(names)} wait for each other's locks ({and_list(locks)})"
+        title = f"{who} wait for each other's locks ({some_of(locks, 'locks')})"
         explanation = (
             "Each thread holds a lock that the next one in the cycle waits for, so none can "
             "proceed: the locks are acquired in different orders on different code paths."
@@ -60,7 +71,7 @@ def _cycle_finding(
     elif any(edge.via == "import" for edge in cycle):
         kind = "import-lock-deadlock"
         modules = [edge.resource.name for edge in cycle if edge.via == "import"]
-        title = f"{and_list(names)} deadlock on the import of {and_list(modules)}"
+        title = f"{who} deadlock on the import of {and_list(modules)}"
         explanation = (
             f"A thread executing the import of {and_list(modules)} (its module body runs under the "
             "module's import lock) waits for another thread, and that thread waits to import the "
@@ -69,7 +80,7 @@ def _cycle_finding(
         suggestions = fixes.import_lock(modules)
     elif not any(edge.via == "join" for edge in cycle):
         kind = "future-cross-wait"
-        title = f"{and_list(names)} wait for each other's futures"
+        title = f"{who} wait for each other's futures"
         explanation = (
             "Each pool worker runs a task that waits for the result of a task running on the next "
             "worker of the cycle: no task can finish, so no future ever completes."
@@ -78,7 +89,7 @@ def _cycle_finding(
                                                if edge.via == "future"])
     else:
         kind = "join-deadlock"
-        title = f"{and_list(names)} wait for each other through Thread.join"
+        title = f"{who} wait for each other through Thread.join"
         explanation = ("A thread joins another thread that waits, directly or through a chain, "
                        "for the joining thread: neither can finish.")
         suggestions = fixes.join_cycle(_held_while_joining(steps))

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from threaddoc.model import Frame, Snapshot
 from threaddoc.resolve import Held, Resource, ThreadAnalysis
 
-from .groups import GROUP_AT_LEAST, and_list, collapsed, labels, some_threads
+from .groups import GROUP_AT_LEAST, and_list, collapsed, labels, some_of, some_threads
 from .model import Evidence, ResourceRef, ThreadRef
 
 __all__ = ["GROUP_AT_LEAST", "and_list", "collapsed", "frame_evidence", "held_evidence", "labels",
-           "resource_ref", "some_threads", "thread_ref", "wait_evidence", "waiters_evidence"]
+           "resource_ref", "some_of", "some_threads", "thread_ref", "wait_evidence", "waiters_evidence"]
 
 
 def thread_ref(analysis: ThreadAnalysis, role: str = "") -> ThreadRef:

@@ -57,9 +57,14 @@ def labels(threads: Sequence[ThreadAnalysis]) -> list[str]:
 
 def some_threads(names: Sequence[str]) -> str:
     """Every name when they are few (`a, b and c`); else `9,874 threads (a, b, c and 9,871 more)`."""
+    return some_of(names, "threads")
+
+
+def some_of(names: Sequence[str], plural: str) -> str:
+    """Every name when they are few; else `1,000 locks (a, b, c and 997 more)`."""
     if len(names) <= NAMED_IN_FULL:
         return and_list(names)
-    return f"{len(names):,} threads ({sample_of(names)})"
+    return f"{len(names):,} {plural} ({sample_of(names)})"
 
 
 def collapsed(items: Sequence[T], key: Callable[[T], Hashable]) -> list[list[T]]:
