@@ -15,7 +15,14 @@ import pytest
 from conftest import report
 from many_threads import cloned, cloned_requests
 
-from threaddoc.findings.groups import GROUP_AT_LEAST, NAMED_IN_FULL, collapsed, sample_of, some_of, some_threads
+from threaddoc.findings.groups import (
+    GROUP_AT_LEAST,
+    NAMED_IN_FULL,
+    collapsed,
+    sample_of,
+    some_of,
+    some_threads,
+)
 from threaddoc.pipeline import Report, analyse_recording
 from threaddoc.render import json as json_render
 from threaddoc.render.groups import stack_groups
@@ -143,7 +150,8 @@ def test_names_are_counted_exactly() -> None:
     assert sample_of(names[:3], 9_874) == "t0, t1, t2 and 9,871 more"
     assert sample_of(["a", "b"]) == "a and b"
     assert some_threads(names) == "9,874 threads (t0, t1, t2 and 9,871 more)"
-    assert some_of([f"lock_{n}" for n in range(12)], "locks") == "12 locks (lock_0, lock_1, lock_2 and 9 more)"
+    locks = [f"lock_{n}" for n in range(12)]
+    assert some_of(locks, "locks") == "12 locks (lock_0, lock_1, lock_2 and 9 more)"
     in_full = names[:NAMED_IN_FULL]
     assert some_threads(in_full) == ", ".join(in_full[:-1]) + f" and {in_full[-1]}"
 
