@@ -352,6 +352,7 @@ def run_command(command: tuple[str, ...], after: float | None, kill: bool, json_
       126  CMD cannot be executed (permission denied, a directory)
       127  CMD was not found
       2    usage error (a bad --after DURATION, no CMD)"""
+    gc.enable()  # it supervises CMD for as long as CMD runs: collect garbage as usual
     from threaddoc.pipeline import diagnose
     from threaddoc.run import RunPlan, supervise
 
