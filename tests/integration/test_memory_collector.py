@@ -11,6 +11,7 @@ then find what the default does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -19,7 +20,10 @@ from typing import Any, Callable
 import pytest
 
 from tests.integration.conftest import real_py_spy
-from threaddoc.collect.memory import dump
+from threaddoc.collect.memory import debug_layout, dump
+from threaddoc.collect.memory.layouts import DERIVED_FROM, LAYOUTS
+from threaddoc.collect.memory.memory import ProcessMemory
+from threaddoc.collect.memory.symbols import find_interpreter
 
 PY_SPY_TIMEOUT = 30.0
 # A thread that keeps waking (a producer on a full queue) can be in the same place at both
@@ -35,7 +39,7 @@ COMPARED_SAMPLES = (
     "asyncio_handler_blocks_loop.py",
     "rlock_reentered_by_owner.py",
 )
-DIAGNOSED_SAMPLES = ("lock_order_deadlock.py", "nested_submit_starvation.py")
+DIAGNOSED_SAMPLES = ("lock_order_deadlock.py", "nested_submit_starvation.py", "busy_but_healthy.py")
 
 THREAD_KEYS = {"pid", "thread_id", "thread_name", "os_thread_id", "active", "owns_gil", "frames",
                "process_info"}
@@ -146,17 +150,41 @@ def test_memory_dump_repr_names_the_type_and_address(python_interpreter: Path,
     assert any(local["repr"] == f"<Thread at 0x{local['addr']:x}>" for local in locals_)
 
 
+def kinds(report: dict[str, Any]) -> list[str]:
+    """The findings that say something is wrong (informational ones, cpu-bound and
+    gil-contention, depend on how busy the machine was while sampling)."""
+    return sorted(finding["kind"] for finding in report["findings"] if finding["severity"] != "info")
+
+
 @pytest.mark.parametrize("sample", DIAGNOSED_SAMPLES)
 def test_diagnose_with_memory_collector_finds_what_the_default_finds(
         python_interpreter: Path, sample_runner: Callable[..., Any], threaddoc: Callable[..., Any],
         sample: str) -> None:
     with sample_runner(sample, python=python_interpreter) as process:
-        default = threaddoc(["diagnose", str(process.pid), "--json", "--samples", "1"])
+        default = threaddoc(["diagnose", str(process.pid), "--json", "--samples", "2"])
         memory = threaddoc(["diagnose", str(process.pid), "--json", "--samples", "2",
                             "--collector", "memory"])
-    assert default.returncode == 1, default.describe()
+    assert default.returncode in (0, 1), default.describe()
     assert memory.returncode == default.returncode, memory.describe()
     default_report, memory_report = json.loads(default.stdout), json.loads(memory.stdout)
-    assert sorted(f["kind"] for f in memory_report["findings"]) == \
-        sorted(f["kind"] for f in default_report["findings"])
+    assert kinds(memory_report) == kinds(default_report)
     assert memory_report["verdict"] == default_report["verdict"]
+
+
+def test_debug_offsets_of_313_agree_with_the_derived_layout(interpreters: Any,
+                                                             sample_runner: Callable[..., Any]) -> None:
+    """3.13 publishes its offsets in _Py_DebugOffsets; for the patch release the table was
+    derived from, every offset it publishes is the one the headers gave."""
+    if "3.13" not in interpreters.found:
+        pytest.skip("CPython 3.13 is not available")
+    with sample_runner("event_never_set.py", python=interpreters.found["3.13"]) as process, \
+            ProcessMemory(process.pid) as memory:
+        interpreter = find_interpreter(process.pid)
+        table = LAYOUTS[(3, 13)]
+        published = debug_layout(memory, interpreter, table)
+    assert interpreter.version_text == DERIVED_FROM["3.13"]
+    compared = [field.name.removeprefix("debug_") for field in dataclasses.fields(table)
+                if field.name.startswith("debug_") and hasattr(table, field.name.removeprefix("debug_"))]
+    assert len(compared) > 20
+    assert {name: getattr(published, name) for name in compared} == \
+        {name: getattr(table, name) for name in compared}

@@ -97,7 +97,24 @@ def dump(pid: int, *, timeout: float = 20.0, python_version: str | None = None,
                 "frames": frames,
                 "process_info": None,
             })
+        _check_thread_ids(pid, interpreter, entries)
     return entries
+
+
+def _check_thread_ids(pid: int, interpreter: Interpreter, entries: list[dict[str, Any]]) -> None:
+    """A pthread_t is the address of the thread's struct pthread, and a native thread id is
+    one of the process's tasks: if not one thread state has them, the offsets are wrong.
+    (One may be 0: a thread state created but not yet bound to its thread.)"""
+    if not entries:
+        return
+    if not any(entry["thread_id"] > 0xFFFF for entry in entries):
+        raise layout_mismatch(pid, interpreter, "no thread state holds a plausible pthread_t")
+    try:
+        tasks = {int(name) for name in os.listdir(f"/proc/{pid}/task")}
+    except OSError:
+        return
+    if not any(entry["os_thread_id"] in tasks for entry in entries):
+        raise layout_mismatch(pid, interpreter, "no thread state names one of the process's threads")
 
 
 _EntryOf = Callable[[RawFrame], dict[str, Any]]
