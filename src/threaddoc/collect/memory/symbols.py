@@ -17,6 +17,7 @@ import os
 import re
 import struct
 from dataclasses import dataclass
+from typing import BinaryIO, Callable
 
 from threaddoc.errors import NotPython
 
@@ -25,7 +26,7 @@ ELFCLASS64 = 2
 ELFDATA2LSB = 1
 PT_LOAD = 1
 SHT_DYNSYM = 11
-MAX_ELF_BYTES = 512 * 1024 * 1024  # refuse to read anything larger as "the interpreter"
+MAX_TABLE_BYTES = 64 * 1024 * 1024  # a header or symbol table larger than this is not one
 
 _HEADER = struct.Struct("<16sHHIQQQIHHHHHH")
 _PROGRAM_HEADER = struct.Struct("<IIQQQQQQ")
@@ -63,33 +64,39 @@ class ElfFile:
         return vaddr - offset
 
 
-def parse_elf(data: bytes, wanted: frozenset[str] | None = None) -> ElfFile:
-    """The PT_LOAD headers and the dynamic symbols (`wanted` only, if given) of an ELF file."""
-    if len(data) < _HEADER.size or data[:4] != ELF_MAGIC:
+def parse_elf(source: bytes | BinaryIO, wanted: frozenset[str] | None = None) -> ElfFile:
+    """The PT_LOAD headers and the dynamic symbols (`wanted` only, if given) of an ELF file,
+    given whole or as an open file (then only the headers and the two tables are read)."""
+    read = _reader(source)
+    header = read(0, _HEADER.size)
+    if header[:4] != ELF_MAGIC:
         raise ElfError("not an ELF file")
-    ident = data[:16]
-    if ident[4] != ELFCLASS64 or ident[5] != ELFDATA2LSB:
+    if header[4] != ELFCLASS64 or header[5] != ELFDATA2LSB:
         raise ElfError("only 64-bit little-endian ELF files are read (x86_64, aarch64)")
-    (_, _, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, _) = _HEADER.unpack_from(data)
+    (_, _, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, _) = _HEADER.unpack_from(header)
+    if phentsize < _PROGRAM_HEADER.size or (shnum and shentsize < _SECTION_HEADER.size):
+        raise ElfError("damaged ELF headers")
+    program_headers = read(phoff, phnum * phentsize)
     loads = []
     for index in range(phnum):
-        p_type, _, p_offset, p_vaddr, *_ = _unpack(_PROGRAM_HEADER, data, phoff + index * phentsize)
+        p_type, _, p_offset, p_vaddr, *_ = _PROGRAM_HEADER.unpack_from(program_headers, index * phentsize)
         if p_type == PT_LOAD:
             loads.append((p_offset, p_vaddr))
     if not loads:
         raise ElfError("no loadable segment")
-    sections = [_unpack(_SECTION_HEADER, data, shoff + index * shentsize) for index in range(shnum)]
+    section_headers = read(shoff, shnum * shentsize)
+    sections = [_SECTION_HEADER.unpack_from(section_headers, index * shentsize) for index in range(shnum)]
     symbols: dict[str, ElfSymbol] = {}
     for section in sections:
         if section[1] != SHT_DYNSYM:
             continue
         offset, size, link, entsize = section[4], section[5], section[6], section[9] or _SYMBOL.size
-        if link >= len(sections):
+        if link >= len(sections) or entsize < _SYMBOL.size:
             raise ElfError("the symbol table names no string table")
-        strings_offset, strings_size = sections[link][4], sections[link][5]
-        strings = data[strings_offset:strings_offset + strings_size]
-        for start in range(offset, offset + size - entsize + 1, entsize):
-            st_name, _, _, st_shndx, st_value, st_size = _unpack(_SYMBOL, data, start)
+        table = read(offset, size)
+        strings = read(sections[link][4], sections[link][5])
+        for start in range(0, size - entsize + 1, entsize):
+            st_name, _, _, st_shndx, st_value, st_size = _SYMBOL.unpack_from(table, start)
             if not st_shndx or not st_value:
                 continue  # undefined here: imported from another object
             end = strings.find(b"\0", st_name)
@@ -99,10 +106,28 @@ def parse_elf(data: bytes, wanted: frozenset[str] | None = None) -> ElfFile:
     return ElfFile(loads=tuple(loads), symbols=symbols)
 
 
-def _unpack(layout: struct.Struct, data: bytes, offset: int) -> tuple[int, ...]:
-    if offset < 0 or offset + layout.size > len(data):
-        raise ElfError("truncated ELF file")
-    return layout.unpack_from(data, offset)
+def _reader(source: bytes | BinaryIO) -> Callable[[int, int], bytes]:
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+
+        def from_bytes(offset: int, size: int) -> bytes:
+            if offset < 0 or size < 0 or offset + size > len(data):
+                raise ElfError("truncated ELF file")
+            return data[offset:offset + size]
+
+        return from_bytes
+    stream = source
+
+    def from_file(offset: int, size: int) -> bytes:
+        if offset < 0 or size < 0 or size > MAX_TABLE_BYTES:
+            raise ElfError("damaged ELF file")
+        stream.seek(offset)
+        chunk = stream.read(size)
+        if len(chunk) != size:
+            raise ElfError("truncated ELF file")
+        return chunk
+
+    return from_file
 
 
 @dataclass(frozen=True)
@@ -167,18 +192,16 @@ def _candidates(mappings: list[Mapping]) -> list[Mapping]:
     return sorted((m for m in firsts.values() if rank(m) < 2), key=rank)
 
 
-def _read_mapped_file(pid: int, mapping: Mapping) -> bytes:
-    """The mapped file itself, seen from the target (its root, or the mapping's own file)."""
+def _parse_mapped_file(pid: int, mapping: Mapping) -> ElfFile:
+    """The mapped file itself, seen from the target (the mapping's own file, or its path
+    in the target's root), parsed for the two symbols the collector needs."""
     for path in (f"/proc/{pid}/map_files/{mapping.start:x}-{mapping.end:x}",
                  f"/proc/{pid}/root{mapping.path.removesuffix(' (deleted)')}"):
         try:
             with open(path, "rb") as elf:
-                data = elf.read(MAX_ELF_BYTES + 1)
+                return parse_elf(elf, frozenset({"_PyRuntime", "Py_Version"}))
         except OSError:
             continue
-        if len(data) > MAX_ELF_BYTES:
-            continue
-        return data
     raise OSError(f"cannot read {mapping.path}")
 
 
@@ -190,7 +213,7 @@ def find_interpreter(pid: int, fallback_version: str | None = None) -> Interpret
     mappings = read_maps(pid)
     for mapping in _candidates(mappings):
         try:
-            elf = parse_elf(_read_mapped_file(pid, mapping), frozenset({"_PyRuntime", "Py_Version"}))
+            elf = _parse_mapped_file(pid, mapping)
         except (OSError, ElfError):
             continue
         runtime = elf.symbols.get("_PyRuntime")
