@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -188,3 +191,28 @@ def test_debug_offsets_of_313_agree_with_the_derived_layout(interpreters: Any,
     assert len(compared) > 20
     assert {name: getattr(published, name) for name in compared} == \
         {name: getattr(table, name) for name in compared}
+
+
+NOBODY = 65534
+
+
+def test_memory_collector_without_permission_is_one_line(threaddoc: Callable[..., Any],
+                                                         threaddoc_env: Callable[..., dict[str, str]],
+                                                         sample_runner: Callable[..., Any]) -> None:
+    """User nobody may not read a root process's memory: the documented remedy, exit 3."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv: runs threaddoc as user nobody against a root-owned process")
+    as_nobody = [setpriv, "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"]
+    env = threaddoc_env({"HOME": "/nonexistent"})
+    probe = subprocess.run([*as_nobody, sys.executable, "-c", "import threaddoc.collect.memory"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False, env=env)
+    if probe.returncode != 0:
+        pytest.skip(f"user nobody cannot import threaddoc with {sys.executable}: {probe.stderr[-200:]!r}")
+    with sample_runner("event_never_set.py") as process:
+        run = threaddoc(["diagnose", str(process.pid), "--collector", "memory"], prefix=as_nobody, env=env)
+    assert run.returncode == 3, run.describe()
+    assert run.stdout == "", run.describe()
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("threaddoc: not allowed"), run.describe()
+    assert "ptrace_scope" in lines[0] and "Traceback" not in run.stderr

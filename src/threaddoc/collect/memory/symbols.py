@@ -19,7 +19,9 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
-from threaddoc.errors import NotPython
+from threaddoc.errors import NoSuchProcess, NotPython, PermissionDenied
+
+from ..pyspy import PERMISSION_REMEDY
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS64 = 2
@@ -159,9 +161,11 @@ def read_maps(pid: int) -> list[Mapping]:
         with open(f"/proc/{pid}/maps") as maps:
             text = maps.read()
     except FileNotFoundError:
-        from threaddoc.errors import NoSuchProcess
         raise NoSuchProcess(f"process {pid} exited before it could be inspected",
                             "check the PID with `ps -p PID`") from None
+    except PermissionError:
+        raise PermissionDenied(f"not allowed to read the memory maps of process {pid}",
+                               PERMISSION_REMEDY) from None
     return parse_maps(text)
 
 
