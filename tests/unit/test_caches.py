@@ -188,3 +188,38 @@ def test_a_diagnosis_run_in_process_leaves_the_cycle_collector_on(tmp_path: Path
     with pytest.raises(SystemExit):
         main(["diagnose", "--from", str(dump), "--json"])
     assert gc.isenabled()
+
+
+def test_kernel_states_read_from_the_task_directory_are_those_of_each_thread() -> None:
+    """Files opened relative to /proc/PID/task hold what the full paths do."""
+    import threading
+
+    from threaddoc.collect.kernel import read_kernel_states
+
+    release, started = threading.Event(), threading.Event()
+    native_id: list[int] = []
+
+    def blocked() -> None:
+        native_id.append(threading.get_native_id())
+        started.set()
+        release.wait()
+
+    worker = threading.Thread(target=blocked, daemon=True)
+    worker.start()
+    started.wait(10)
+    try:
+        tid = native_id[0]
+        for _ in range(100):  # until it is asleep in its wait (it may still be on its way)
+            states = read_kernel_states(os.getpid(), [tid, 2**22 + 1])  # and a thread that is not there
+            if states[str(tid)]["stat"] == "S":
+                break
+        with open(f"/proc/{os.getpid()}/task/{tid}/syscall", encoding="ascii") as handle:
+            syscall = handle.read().strip()
+    finally:
+        release.set()
+        worker.join(10)
+    assert list(states) == [str(tid)]
+    assert states[str(tid)]["stat"] == "S"
+    assert states[str(tid)]["syscall"] == syscall
+    assert float(states[str(tid)]["sched"]) > 0
+    assert read_kernel_states(2**22 + 1, [1]) == {}

@@ -42,30 +42,39 @@ def read_kernel_states(pid: int, thread_ids: Iterable[int]) -> dict[str, dict[st
     # One clock reading for the whole pass (a few ms at most): two more files per thread
     # were a third of the reads at a thousand threads.
     uptime, now = _uptime(), _now_on_sched_clock()
-    for tid in thread_ids:
-        base = f"/proc/{pid}/task/{tid}"
-        entry: dict[str, str] = {}
-        for name in ("stat", "syscall", "wchan", "sched"):
-            try:
-                entry[name] = read_proc_text(f"{base}/{name}").strip()
-            except OSError:
-                continue
-        if "stat" in entry:
-            entry["stat"] = entry["stat"].rsplit(")", 1)[-1].split()[0] if ")" in entry["stat"] else "?"
-            entry["sched"] = _exec_start(entry.get("sched", ""))
-            entry["uptime"] = uptime
-            entry["now"] = now
-            states[str(tid)] = entry
+    try:
+        # Files named from the task directory: the kernel walks /proc/PID/task once, not
+        # four times a thread (an eighth of the time at thousands of threads).
+        tasks = os.open(f"/proc/{pid}/task", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return states  # gone: none of its threads can be read
+    try:
+        for tid in thread_ids:
+            entry: dict[str, str] = {}
+            for name in ("stat", "syscall", "wchan", "sched"):
+                try:
+                    entry[name] = read_proc_text(f"{tid}/{name}", tasks).strip()
+                except OSError:
+                    continue
+            if "stat" in entry:
+                entry["stat"] = entry["stat"].rsplit(")", 1)[-1].split()[0] if ")" in entry["stat"] else "?"
+                entry["sched"] = _exec_start(entry.get("sched", ""))
+                entry["uptime"] = uptime
+                entry["now"] = now
+                states[str(tid)] = entry
+    finally:
+        os.close(tasks)
     return states
 
 
 _PROC_READ_BYTES = 16384
 
 
-def read_proc_text(path: str) -> str:
-    """A small /proc file's text (ASCII, anything else replaced). Thousands of threads mean
-    thousands of these files: a plain descriptor costs half what a text file object does."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+def read_proc_text(path: str, directory: int | None = None) -> str:
+    """A small /proc file's text (ASCII, anything else replaced), `path` relative to the open
+    `directory` if given. Thousands of threads mean thousands of these files: a plain
+    descriptor costs half what a text file object does."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=directory)
     try:
         data = os.read(fd, _PROC_READ_BYTES)
         if len(data) == _PROC_READ_BYTES:  # a file longer than one read

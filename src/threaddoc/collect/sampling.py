@@ -37,14 +37,18 @@ def _schedstat_times(pid: int) -> tuple[dict[str, float], dict[str, float]]:
     cpu, queued = {}, {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")
+        tasks = os.open(f"/proc/{pid}/task", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return {}, {}
-    for tid in tids:
-        try:
-            fields = read_proc_text(f"/proc/{pid}/task/{tid}/schedstat").split()
-            cpu[tid], queued[tid] = int(fields[0]) / 1e9, int(fields[1]) / 1e9
-        except (OSError, ValueError, IndexError):
-            continue
+    try:
+        for tid in tids:
+            try:
+                fields = read_proc_text(f"{tid}/schedstat", tasks).split()
+                cpu[tid], queued[tid] = int(fields[0]) / 1e9, int(fields[1]) / 1e9
+            except (OSError, ValueError, IndexError):
+                continue
+    finally:
+        os.close(tasks)
     return cpu, queued
 
 
