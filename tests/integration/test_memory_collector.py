@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -216,3 +217,48 @@ def test_memory_collector_without_permission_is_one_line(threaddoc: Callable[...
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("threaddoc: not allowed"), run.describe()
     assert "ptrace_scope" in lines[0] and "Traceback" not in run.stderr
+
+
+CHURNING_PROGRAM = """
+import sys, threading, time
+def short(n):
+    if n:
+        return short(n - 1)
+    time.sleep(0.001)
+def spawner():
+    while True:
+        threads = [threading.Thread(target=short, args=(i % 30,)) for i in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+def spin():
+    x = 0
+    while True:
+        x += 1
+for _ in range(3):
+    threading.Thread(target=spawner, daemon=True).start()
+threading.Thread(target=spin, daemon=True).start()
+print("ready", flush=True)
+time.sleep(120)
+"""
+CHURN_DUMPS = 20
+
+
+def test_memory_dump_of_a_target_whose_threads_come_and_go(python_interpreter: Path) -> None:
+    """Threads exit while their states and frames are read: every dump still succeeds,
+    lists the main thread with its OS thread id, and has only well-formed frames."""
+    process = subprocess.Popen([str(python_interpreter), "-c", CHURNING_PROGRAM], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+        dumps = [dump(process.pid, timeout=20.0) for _ in range(CHURN_DUMPS)]
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    for entries in dumps:
+        assert not shape_problems(entries)
+        assert process.pid in {entry["os_thread_id"] for entry in entries}
+        frames = [frame for entry in entries for frame in entry["frames"]]
+        assert all(frame["filename"] and frame["line"] >= 0 for frame in frames), frames
+    assert max(len(entries) for entries in dumps) > 5, "the threads did not come and go"

@@ -55,6 +55,7 @@ __all__ = ["StackCache", "dump"]
 MAX_THREADS = 1_000_000  # a cycle in the thread list must not make us loop forever
 MAX_FRAMES = 100_000  # frames read per thread at most
 MOVED_RETRIES = 3  # a thread whose stack moved while it was read is read again this often
+THREAD_LIST_ATTEMPTS = 5  # reads of the list of thread states before it is called inconsistent
 DEBUG_COOKIE = b"xdebugpy"
 
 _WALKERS = {(3, 8): "frames_38", (3, 9): "frames_38", (3, 10): "frames_38",
@@ -73,18 +74,25 @@ def dump(pid: int, *, timeout: float = 20.0, python_version: str | None = None,
     with ProcessMemory(pid) as memory:
         layout = _layout(memory, interpreter)
         reader = Reader(memory, layout, interpreter)
-        interp = memory.pointer(interpreter.runtime + layout.runtime_main_interpreter)
+        try:
+            interp = memory.pointer(interpreter.runtime + layout.runtime_main_interpreter)
+        except MemoryReadError as error:
+            raise layout_mismatch(pid, interpreter, f"_PyRuntime cannot be read ({error})") from None
         if not interp:
             raise layout_mismatch(pid, interpreter, "the runtime has no main interpreter (yet)")
         states = _thread_states(reader, interp, deadline)
         names = _optional(reader, "thread_names", interp) or {}
         gil = _optional(reader, "gil_holder")
-        native = NativeThreadIds(pid, memory, layout)
+        native = NativeThreadIds(pid, memory, layout,
+                                 [pointer_at(tstate, layout.tstate_thread_id) for _, tstate in states])
         entry_of = _FrameEntries(reader).entry
         entries = []
         for address, tstate in states:
             _check_deadline(deadline, timeout, pid)
-            frames = _stack(reader, walker, address, tstate, entry_of, cache, deadline, timeout)
+            try:
+                frames = _stack(reader, walker, address, tstate, entry_of, cache, deadline, timeout)
+            except MemoryReadError:
+                continue  # its thread state is gone: the thread exited while we read the others
             thread_id = pointer_at(tstate, layout.tstate_thread_id)
             os_thread_id = native.of(tstate, thread_id)
             entries.append({
@@ -164,7 +172,21 @@ def debug_layout(memory: ProcessMemory, interpreter: Interpreter, layout: Layout
 
 def _thread_states(reader: Reader, interp: int, deadline: float) -> list[tuple[int, bytes]]:
     """(address, the PyThreadState read in one piece) of each thread, newest first as the
-    interpreter lists them (py-spy's order). Every state must point back at the interpreter."""
+    interpreter lists them (py-spy's order). Every state must point back at the interpreter.
+    A thread that exits while the list is read can leave us at freed memory: read the list
+    again; only a list that never reads consistently says the layout is wrong."""
+    problem = ""
+    for _ in range(THREAD_LIST_ATTEMPTS):
+        try:
+            return _thread_list(reader, interp)
+        except MemoryReadError as error:
+            problem = str(error)
+        if time.monotonic() > deadline:
+            break
+    raise reader.mismatch(f"its list of thread states does not read consistently ({problem})")
+
+
+def _thread_list(reader: Reader, interp: int) -> list[tuple[int, bytes]]:
     layout, memory = reader.layout, reader.memory
     states: list[tuple[int, bytes]] = []
     seen: set[int] = set()
@@ -173,7 +195,7 @@ def _thread_states(reader: Reader, interp: int, deadline: float) -> list[tuple[i
         seen.add(address)
         tstate = memory.read(address, layout.tstate_size)
         if pointer_at(tstate, layout.tstate_interp) != interp:
-            raise reader.mismatch(f"the thread state at 0x{address:x} does not point back at its interpreter")
+            raise MemoryReadError(address, 0, "a thread state that does not point back at its interpreter")
         states.append((address, tstate))
         address = pointer_at(tstate, layout.tstate_next)
     return states

@@ -28,6 +28,8 @@ from .memory import MemoryReadError, ProcessMemory, i32_at, pointer_at
 from .objects import TypeNames, read_bytes, read_str, read_tuple
 from .symbols import Interpreter
 
+MAX_NOT_CODE = 16
+
 
 @dataclass(frozen=True)
 class RawLocal:
@@ -72,6 +74,7 @@ class Reader:
         self.type_names = TypeNames(memory, layout)
         self._codes: dict[int, CodeInfo] = {}
         self._code_type = 0  # the type every code object has (checked once to be "code")
+        self._not_code = 0  # frames whose code object was not one, before one was
         self.window: tuple[int, bytes] = (0, b"")  # memory of the thread being walked, read at once
         self.outside: list[tuple[int, bytes]] = []  # what this walk read from outside the window
 
@@ -90,8 +93,15 @@ class Reader:
             return
         if self._code_type:
             raise MemoryReadError(address, 0, "not a code object")
-        if self.type_names.of_type(ob_type) != "code":
-            raise self.mismatch(f"the object at 0x{address:x} a frame names is not a code object")
+        try:
+            is_code = self.type_names.of_type(ob_type) == "code"
+        except MemoryReadError:
+            is_code = False
+        if not is_code:  # a frame freed under us names anything; only many in a row say more
+            self._not_code += 1
+            if self._not_code >= MAX_NOT_CODE:
+                raise self.mismatch(f"the objects {MAX_NOT_CODE} frames name are not code objects")
+            raise MemoryReadError(address, 0, "not a code object")
         self._code_type = ob_type
 
     def _read_code(self, address: int) -> CodeInfo:

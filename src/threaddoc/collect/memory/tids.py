@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
 
 from .layouts import Layout
 from .memory import MemoryReadError, ProcessMemory, pointer_at
@@ -18,45 +19,58 @@ from .memory import MemoryReadError, ProcessMemory, pointer_at
 PTHREAD_SCAN_BYTES = 2048  # glibc keeps `tid` within the first ~0x300 bytes of struct pthread
 
 
+CALIBRATION_THREADS = 32  # thread structs read to find the TID's offset
+
+
 class NativeThreadIds:
-    def __init__(self, pid: int, memory: ProcessMemory, layout: Layout) -> None:
+    """`of(tstate, thread_id)`: the OS thread id of one thread state of this dump."""
+
+    def __init__(self, pid: int, memory: ProcessMemory, layout: Layout, thread_ids: Sequence[int]) -> None:
         self._pid = pid
         self._memory = memory
         self._layout = layout
-        self._tids: frozenset[int] | None = None
-        self._candidates: list[int] | None = None  # offsets still consistent with every thread seen
+        self._thread_ids = [thread_id for thread_id in thread_ids if thread_id > 0]
+        self._offset: int | None = None
+        self._calibrated = False
 
     def of(self, tstate: bytes, thread_id: int) -> int | None:
         if self._layout.tstate_native_thread_id >= 0:
             return pointer_at(tstate, self._layout.tstate_native_thread_id) or None
-        return self._from_pthread(thread_id)
-
-    def _from_pthread(self, thread_id: int) -> int | None:
-        if thread_id <= 0:
+        if not self._calibrated:
+            self._offset = self._calibrate()
+            self._calibrated = True
+        if self._offset is None or thread_id <= 0:
             return None
         try:
-            data = self._memory.read(thread_id, PTHREAD_SCAN_BYTES)
+            tid = struct.unpack("<i", self._memory.read(thread_id + self._offset, 4))[0]
         except MemoryReadError:
             return None
-        words = struct.unpack_from(f"<{PTHREAD_SCAN_BYTES // 4}i", data)
+        return int(tid) if tid > 0 else None
+
+    def _calibrate(self) -> int | None:
+        """The offset at which the most thread structs hold a TID of the process. Threads
+        start and exit while we read (a struct of an exited thread holds a stale TID, or is
+        reused): a vote over several threads, not the first thread's word."""
         tids = self._task_ids()
-        matching = [4 * index for index, word in enumerate(words) if word in tids]
-        if self._candidates is None:
-            self._candidates = matching
-        else:
-            narrowed = [offset for offset in self._candidates if offset in set(matching)]
-            if not narrowed:  # a thread that exited since /proc was listed: keep the calibration
-                return None
-            self._candidates = narrowed
-        if not self._candidates:
+        votes: dict[int, int] = {}
+        sampled = 0
+        for thread_id in self._thread_ids[:CALIBRATION_THREADS]:
+            try:
+                data = self._memory.read(thread_id, PTHREAD_SCAN_BYTES)
+            except MemoryReadError:
+                continue
+            sampled += 1
+            words = struct.unpack_from(f"<{PTHREAD_SCAN_BYTES // 4}i", data)
+            for index, word in enumerate(words):
+                if word in tids:
+                    votes[4 * index] = votes.get(4 * index, 0) + 1
+        if not votes:
             return None
-        tid: int = words[self._candidates[0] // 4]
-        return tid
+        offset, count = max(votes.items(), key=lambda item: (item[1], -item[0]))
+        return offset if 2 * count >= sampled else None
 
     def _task_ids(self) -> frozenset[int]:
-        if self._tids is None:
-            try:
-                self._tids = frozenset(int(name) for name in os.listdir(f"/proc/{self._pid}/task"))
-            except OSError:
-                self._tids = frozenset()
-        return self._tids
+        try:
+            return frozenset(int(name) for name in os.listdir(f"/proc/{self._pid}/task"))
+        except OSError:
+            return frozenset()
