@@ -86,26 +86,40 @@ def dump(pid: int, *, timeout: float = 20.0, python_version: str | None = None,
         native = NativeThreadIds(pid, memory, layout,
                                  [pointer_at(tstate, layout.tstate_thread_id) for _, tstate in states])
         entry_of = _FrameEntries(reader).entry
-        entries = []
-        for address, tstate in states:
-            _check_deadline(deadline, timeout, pid)
-            try:
-                frames = _stack(reader, walker, address, tstate, entry_of, cache, deadline, timeout)
-            except MemoryReadError:
-                continue  # its thread state is gone: the thread exited while we read the others
-            thread_id = pointer_at(tstate, layout.tstate_thread_id)
-            os_thread_id = native.of(tstate, thread_id)
-            entries.append({
-                "pid": pid,
-                "thread_id": thread_id,
-                "thread_name": names.get(thread_id),
-                "os_thread_id": os_thread_id,
-                "active": _running(pid, os_thread_id),
-                "owns_gil": gil is not None and gil == thread_id,
-                "frames": frames,
-                "process_info": None,
-            })
+        running = _Running(pid)
+        try:
+            entries = _entries(pid, reader, walker, states, names, gil, native, running, entry_of, cache,
+                               deadline, timeout)
+        finally:
+            running.close()
         _check_thread_ids(pid, interpreter, entries)
+    return entries
+
+
+def _entries(pid: int, reader: Reader, walker: ModuleType, states: list[tuple[int, bytes]],
+             names: dict[int, str], gil: int | None, native: NativeThreadIds, running: _Running,
+             entry_of: _EntryOf, cache: StackCache, deadline: float, timeout: float) -> list[dict[str, Any]]:
+    """py-spy's JSON of each thread."""
+    layout = reader.layout
+    entries = []
+    for address, tstate in states:
+        _check_deadline(deadline, timeout, pid)
+        try:
+            frames = _stack(reader, walker, address, tstate, entry_of, cache, deadline, timeout)
+        except MemoryReadError:
+            continue  # its thread state is gone: the thread exited while we read the others
+        thread_id = pointer_at(tstate, layout.tstate_thread_id)
+        os_thread_id = native.of(tstate, thread_id)
+        entries.append({
+            "pid": pid,
+            "thread_id": thread_id,
+            "thread_name": names.get(thread_id),
+            "os_thread_id": os_thread_id,
+            "active": running(os_thread_id),
+            "owns_gil": gil is not None and gil == thread_id,
+            "frames": frames,
+            "process_info": None,
+        })
     return entries
 
 
@@ -312,21 +326,35 @@ def _short_filename(filename: str) -> str:
     return filename
 
 
-def _running(pid: int, tid: int | None) -> bool:
-    """The OS thread is on a CPU or runnable (state R)."""
-    if tid is None:
-        return False
-    try:
-        descriptor = os.open(f"/proc/{pid}/task/{tid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        text = os.read(descriptor, 4096)
-    except OSError:
-        return False
-    finally:
-        os.close(descriptor)
-    return text[text.rfind(b")") + 2:][:1] == b"R"
+class _Running:
+    """Whether an OS thread is on a CPU or runnable (state R), from /proc/PID/task/TID/stat,
+    opened relative to the task directory (opened once per dump: no path walk per thread)."""
+
+    def __init__(self, pid: int) -> None:
+        try:
+            self._tasks = os.open(f"/proc/{pid}/task", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            self._tasks = -1
+
+    def __call__(self, tid: int | None) -> bool:
+        if tid is None or self._tasks < 0:
+            return False
+        try:
+            descriptor = os.open(f"{tid}/stat", os.O_RDONLY | os.O_CLOEXEC, dir_fd=self._tasks)
+        except OSError:
+            return False
+        try:
+            text = os.read(descriptor, 4096)
+        except OSError:
+            return False
+        finally:
+            os.close(descriptor)
+        return text[text.rfind(b")") + 2:][:1] == b"R"
+
+    def close(self) -> None:
+        if self._tasks >= 0:
+            os.close(self._tasks)
+            self._tasks = -1
 
 
 def _optional(reader: Reader, function: str, *arguments: Any) -> Any:
