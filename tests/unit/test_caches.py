@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import recording_names, snapshot
 
 from threaddoc import sourcecode
 from threaddoc.classify import _match_frame, match_frame
@@ -223,3 +224,31 @@ def test_kernel_states_read_from_the_task_directory_are_those_of_each_thread() -
     assert states[str(tid)]["syscall"] == syscall
     assert float(states[str(tid)]["sched"]) > 0
     assert read_kernel_states(2**22 + 1, [1]) == {}
+
+
+@pytest.mark.parametrize("name", recording_names())
+def test_resolving_a_snapshot_roots_each_expression_as_alone(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """resolve_all remembers rooted expressions per (expression, frame, kind); rooting
+    each one afresh gives the same analyses."""
+    import threaddoc.resolve as resolve
+    from threaddoc.classify import classify_all
+
+    shot = snapshot(name)
+    waits = classify_all(shot)
+    remembered = resolve.resolve_all(shot, waits)
+    monkeypatch.setattr(resolve, "_ROOTED", _NeverRemembered())
+    assert resolve.resolve_all(shot, waits) == remembered
+
+
+class _NeverRemembered:
+    """A stand-in for the memo's context variable that never holds one."""
+
+    def set(self, value: object) -> None:
+        return None
+
+    def reset(self, token: object) -> None:
+        return None
+
+    def get(self) -> None:
+        return None

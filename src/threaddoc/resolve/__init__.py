@@ -12,6 +12,7 @@ calls) are kept, marked unrooted, and never matched by guesswork.
 from __future__ import annotations
 
 import ast
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Union
 
@@ -94,10 +95,14 @@ def resolve_all(snapshot: Snapshot, waits: tuple[WaitState, ...]) -> tuple[Threa
         if (address := thread.thread_object_address) is not None
     }
     tasks = future_tasks(snapshot)
-    return tuple(
-        _resolve(thread, wait, snapshot, names_by_address, tasks)
-        for thread, wait in zip(snapshot.threads, waits)
-    )
+    rooting = _ROOTED.set({})
+    try:
+        return tuple(
+            _resolve(thread, wait, snapshot, names_by_address, tasks)
+            for thread, wait in zip(snapshot.threads, waits)
+        )
+    finally:
+        _ROOTED.reset(rooting)
 
 
 def _resolve(
@@ -365,8 +370,25 @@ def _acquired_line(frame: Frame, snapshot: Snapshot) -> int:
     return taken[-1].line if taken else frame.line
 
 
+# Threads parked at one line root the same expressions in the same frames (shared between
+# threads by parsing): while `resolve_all` resolves one snapshot, each (expression, frame,
+# kind) is rooted once. Per context, so that diagnoses in several threads keep theirs apart.
+_ROOTED: ContextVar[dict[tuple[str, Frame, str], Resource] | None] = ContextVar("_ROOTED", default=None)
+
+
 def root_expression(text: str, frame: Frame, snapshot: Snapshot, kind: str) -> Resource:
     """Name the object an expression evaluates to in `frame`, by what it is rooted in."""
+    rooted = _ROOTED.get()
+    if rooted is None:
+        return _root_expression(text, frame, snapshot, kind)
+    key = (text, frame, kind)
+    resource = rooted.get(key)
+    if resource is None:
+        resource = rooted[key] = _root_expression(text, frame, snapshot, kind)
+    return resource
+
+
+def _root_expression(text: str, frame: Frame, snapshot: Snapshot, kind: str) -> Resource:
     parsed = sourcecode.expression_tree(text)
     if parsed is None:
         return Resource(kind=kind, name=text, detail="expression threaddoc could not read", label=text)
