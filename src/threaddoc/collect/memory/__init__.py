@@ -55,6 +55,7 @@ __all__ = ["StackCache", "dump"]
 MAX_THREADS = 1_000_000  # a cycle in the thread list must not make us loop forever
 MAX_FRAMES = 100_000  # frames read per thread at most
 MOVED_RETRIES = 3  # a thread whose stack moved while it was read is read again this often
+DEADLINE_EVERY = 64  # threads read between two looks at the clock and at /proc/PID
 THREAD_LIST_ATTEMPTS = 5  # reads of the list of thread states before it is called inconsistent
 DEBUG_COOKIE = b"xdebugpy"
 
@@ -102,8 +103,9 @@ def _entries(pid: int, reader: Reader, walker: ModuleType, states: list[tuple[in
     """py-spy's JSON of each thread."""
     layout = reader.layout
     entries = []
-    for address, tstate in states:
-        _check_deadline(deadline, timeout, pid)
+    for index, (address, tstate) in enumerate(states):
+        if index % DEADLINE_EVERY == 0:
+            _check_deadline(deadline, timeout, pid)
         try:
             frames = _stack(reader, walker, address, tstate, entry_of, cache, deadline, timeout)
         except MemoryReadError:

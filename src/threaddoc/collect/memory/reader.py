@@ -20,6 +20,7 @@ A frame walker (frames_311 for 3.11-3.13, frames_38 for 3.8-3.10) is a module wi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from threaddoc.errors import InterpreterLayoutMismatch
 
@@ -31,15 +32,13 @@ from .symbols import Interpreter
 MAX_NOT_CODE = 16
 
 
-@dataclass(frozen=True)
-class RawLocal:
+class RawLocal(NamedTuple):  # NamedTuples: tens of thousands a dump, built fast
     name: str
     address: int  # the object's address (its identity)
     is_arg: bool  # a positional argument (py-spy: index < co_argcount)
 
 
-@dataclass(frozen=True)
-class RawFrame:
+class RawFrame(NamedTuple):
     code: int  # the code object's address
     name: str  # co_qualname (3.11+) or co_name, as py-spy names frames
     filename: str
