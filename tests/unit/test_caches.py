@@ -252,3 +252,16 @@ class _NeverRemembered:
 
     def get(self) -> None:
         return None
+
+
+@pytest.mark.parametrize("name", recording_names())
+def test_classifying_a_snapshot_reads_each_frame_as_alone(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """classify_all remembers what each (shared) frame's statement waits for; reading each
+    one afresh gives the same wait states."""
+    import threaddoc.classify as classify
+
+    shot = snapshot(name)
+    remembered = classify.classify_all(shot)
+    monkeypatch.setattr(classify, "_STATEMENTS", _NeverRemembered())
+    assert classify.classify_all(shot) == remembered

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -55,7 +56,11 @@ class WaitState:
 
 def classify_all(snapshot: Snapshot) -> tuple[WaitState, ...]:
     someone_runs = any(thread.active or thread.owns_gil for thread in snapshot.threads)
-    return tuple(classify(thread, snapshot, someone_runs) for thread in snapshot.threads)
+    reading = _STATEMENTS.set({})
+    try:
+        return tuple(classify(thread, snapshot, someone_runs) for thread in snapshot.threads)
+    finally:
+        _STATEMENTS.reset(reading)
 
 
 # CPU time a thread found waiting at the same place in every sample may have used
@@ -237,7 +242,23 @@ def _timeout_from_local(local: Local | None) -> bool | None:
     return local.type_name != "NoneType"
 
 
+# Threads parked at one line share that frame (parsing builds each distinct one once): while
+# `classify_all` classifies one snapshot, each frame's statement is read once. Per context,
+# so that diagnoses in several threads keep theirs apart.
+_STATEMENTS: ContextVar[dict[Frame, WaitState | None] | None] = ContextVar("_STATEMENTS", default=None)
+
+
 def _match_statement(frame: Frame, snapshot: Snapshot) -> WaitState | None:
+    """What the program's own statement at the frame's line waits for, if it says."""
+    read = _STATEMENTS.get()
+    if read is None:
+        return _read_statement(frame, snapshot)
+    if frame not in read:
+        read[frame] = _read_statement(frame, snapshot)
+    return read[frame]
+
+
+def _read_statement(frame: Frame, snapshot: Snapshot) -> WaitState | None:
     source = snapshot.source(frame.filename)
     if source is None:
         return None
