@@ -91,7 +91,7 @@ def _native_prefix(entry: Mapping[str, Any]) -> tuple[NativeFrame, ...]:
 
 
 def _parse_thread(entry: Mapping[str, Any], built: _Built) -> Thread:
-    frames = tuple(_parse_frame(frame, built) for frame in python_frames(entry))
+    frames = tuple([_parse_frame(frame, built) for frame in python_frames(entry)])
     os_thread_id = entry.get("os_thread_id")
     return Thread(
         name=str(entry.get("thread_name") or f"Thread-{entry.get('thread_id', '?')}"),
@@ -108,11 +108,12 @@ def _parse_frame(entry: Mapping[str, Any], built: _Built) -> Frame:
     filename = str(entry.get("filename") or "<unknown>")
     name = str(entry.get("name") or "?")
     line = int(entry.get("line") or 0)
-    local_keys = tuple(_local_key(local) for local in entry.get("locals") or ())
+    raw_locals = entry.get("locals")
+    local_keys = tuple([_local_key(local) for local in raw_locals]) if raw_locals else ()
     key = (filename, name, line, local_keys)
     frame = built.frames.get(key)
     if frame is None:
-        locals_ = tuple(_parse_local(local, built) for local in local_keys)
+        locals_ = tuple([_parse_local(local, built) for local in local_keys])
         module, is_stdlib = module_of(filename)
         frame = built.frames[key] = Frame(
             function=qualified_name(name, locals_),
