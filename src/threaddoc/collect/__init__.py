@@ -63,13 +63,17 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, sampl
     executable = find_py_spy(py_spy) if collector != "memory" else ""
     started = identity(pid)  # the process this diagnosis is about, whatever its PID names later
     facts = process_facts(pid)
-    if collector != "memory":  # the memory reader does not attach: another tracer does not matter
+    chosen, warnings = collector, []
+    if collector == "auto" and _past_py_spy(facts.num_threads):
+        chosen = "memory"  # py-spy would refuse it: no need to look for a tracer that would stop py-spy
+        warnings.append(_fallback_warning(f"it has {facts.num_threads:,} threads, more than the "
+                                          f"{PY_SPY_MAX_THREADS:,} py-spy reads"))
+    if chosen != "memory":  # the memory reader does not attach: another tracer does not matter
         refuse_if_traced(pid)
     kernel = read_undisturbed(pid)
-    warnings: list[str] = []
     sampling = _Sampling(pid, executable, timeout, samples, interval, native, kernel, warnings, started,
                          facts.python_version)
-    history, dumps, paused = _collected_samples(sampling, collector, facts.num_threads)
+    history, dumps, paused = _collected_samples(sampling, chosen, facts.num_threads)
     # Values never leave collection: the analysis needs identities only. Asked to show them,
     # keep them redacted beside the recording (in memory, never saved).
     raw, shown = values_apart(representative(dumps, busy_threads(history, dumps[-1])), show_locals)
@@ -122,7 +126,7 @@ def _collected_samples(sampling: _Sampling, collector: str, threads: int | None,
     py-spy refuses the process (a stack deeper than 4,096 frames): the report says so."""
     if collector == "memory":
         return _memory_samples(sampling)
-    if collector == "auto" and threads is not None and threads > PY_SPY_MAX_THREADS:
+    if collector == "auto" and _past_py_spy(threads):
         history, dumps = _memory_fallback(sampling, f"it has {threads:,} threads, more than the "
                                                     f"{PY_SPY_MAX_THREADS:,} py-spy reads")
         return history, dumps, False
@@ -149,10 +153,17 @@ _Samples = tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]
 
 def _memory_fallback(sampling: _Sampling, why: str) -> _Samples:
     history, dumps, _ = _memory_samples(sampling)
-    sampling.warnings.append(
-        f"py-spy could not read this process ({why}): its stacks were read from its memory by "
-        "threaddoc's own collector, without pausing it, so a running thread's stack may be inconsistent")
+    sampling.warnings.append(_fallback_warning(why))
     return history, dumps
+
+
+def _past_py_spy(threads: int | None) -> bool:
+    return threads is not None and threads > PY_SPY_MAX_THREADS
+
+
+def _fallback_warning(why: str) -> str:
+    return (f"py-spy could not read this process ({why}): its stacks were read from its memory by "
+            "threaddoc's own collector, without pausing it, so a running thread's stack may be inconsistent")
 
 
 def _memory_samples(s: _Sampling) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], bool]:
