@@ -157,6 +157,8 @@ SPEC: tuple[Row, ...] = (
     # --- 3.13 _Py_DebugOffsets: where, inside it, each published offset is ------------
     Row("debug_cookie", _o("_Py_DebugOffsets", "cookie"), since=V313),
     Row("debug_version", _o("_Py_DebugOffsets", "version"), since=V313),
+    Row("debug_free_threaded", _o("_Py_DebugOffsets", "free_threaded"), since=V313,
+        doc="3.13+: non-zero in a free-threaded build (3.13t), whose objects this table does not describe"),
     Row("debug_runtime_interpreters_head", _o("_Py_DebugOffsets", "runtime_state.interpreters_head"),
         since=V313),
     Row("debug_interp_next", _o("_Py_DebugOffsets", "interpreter_state.next"), since=V313),

@@ -174,6 +174,10 @@ def debug_layout(memory: ProcessMemory, interpreter: Interpreter, layout: Layout
     (_Py_DebugOffsets) win over the table: a different patch release may have moved a field."""
     if memory.read(interpreter.runtime + layout.debug_cookie, 8) != DEBUG_COOKIE:
         raise layout_mismatch(memory.pid, interpreter, "_PyRuntime does not start with _Py_DebugOffsets")
+    if memory.u64(interpreter.runtime + layout.debug_free_threaded):
+        raise MemoryCollectorUnsupported(
+            f"process {memory.pid} runs a free-threaded CPython {interpreter.version_text}, which the memory "
+            "collector does not read", "use `--collector py-spy`")
     values: dict[str, Any] = {}
     for field in dataclasses.fields(layout):
         target = field.name.removeprefix("debug_")

@@ -103,6 +103,8 @@ class Layout:
     long_tag: int = -1
     debug_cookie: int = -1
     debug_version: int = -1
+    # 3.13+: non-zero in a free-threaded build (3.13t), whose objects this table does not describe
+    debug_free_threaded: int = -1
     debug_runtime_interpreters_head: int = -1
     debug_interp_next: int = -1
     debug_interp_threads_head: int = -1
@@ -583,6 +585,7 @@ LAYOUTS: dict[tuple[int, int], Layout] = {
         long_tag=16,
         debug_cookie=0,
         debug_version=8,
+        debug_free_threaded=16,
         debug_runtime_interpreters_head=40,
         debug_interp_next=64,
         debug_interp_threads_head=72,
