@@ -9,6 +9,7 @@ objects Python tells us the truth about (id(), sys.hexversion).
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import os
 import struct
@@ -20,7 +21,7 @@ import pytest
 from pythons import interpreters
 
 from threaddoc.collect.memory.frames_311 import line_for_offset
-from threaddoc.collect.memory.layouts import LAYOUTS
+from threaddoc.collect.memory.layouts import LAYOUTS, Layout
 from threaddoc.collect.memory.memory import MemoryReadError, ProcessMemory
 from threaddoc.collect.memory.objects import (
     TypeNames,
@@ -201,3 +202,21 @@ def test_unreadable_address_and_vanished_process() -> None:
             memory.pointer(0)
     with pytest.raises(NoSuchProcess):
         ProcessMemory(2**22 + 12345).open()
+
+
+# ---------------------------------------------------------------------------- layouts
+
+
+def test_layouts_py_has_every_field_of_the_generators_spec() -> None:
+    """A row added to tests/tools/derive_layouts.py without regenerating layouts.py fails here
+    (regenerating needs gcc and every interpreter's headers; this check needs neither)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    try:
+        import derive_layouts
+    finally:
+        sys.path.pop(0)
+    generated = {field.name for field in dataclasses.fields(Layout)} - {"version"}
+    assert set(derive_layouts.fields()) == generated
+    for version, layout in LAYOUTS.items():
+        present = {row.field for row in derive_layouts.SPEC if row.applies(version)}
+        assert {name for name in generated if getattr(layout, name) >= 0} == present, version
