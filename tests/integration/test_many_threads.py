@@ -22,8 +22,10 @@ tests then check the cached outcome.  No timing is asserted: the benchmark
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -97,6 +99,31 @@ def at(item: dict[str, Any]) -> Place:
 Diagnose = Callable[[Path, str], SampleDiagnosis]
 
 
+ROOM_WAIT = 180.0  # seconds to wait for other programs' threads to end, on a shared machine
+
+
+def tasks_on_the_machine() -> int:
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                count += len(os.listdir(f"/proc/{entry}/task"))
+    return count
+
+
+def wait_for_room(threads: int) -> None:
+    """Return once the machine can take `threads` more threads; fail the test, saying why, if
+    it cannot within ROOM_WAIT. Every thread takes a PID: pid_max (32,768 by default) holds
+    three such samples at most, and other programs' threads count too."""
+    limit = min(int(Path(f"/proc/sys/kernel/{name}").read_text()) for name in ("pid_max", "threads-max"))
+    deadline = time.monotonic() + ROOM_WAIT
+    while (used := tasks_on_the_machine()) + threads + 1_000 > limit:
+        if time.monotonic() > deadline:
+            pytest.fail(f"no room for {threads:,} more threads: {used:,} threads run on this machine and "
+                        f"pid_max/threads-max allow {limit:,} (waited {ROOM_WAIT:g} s)", pytrace=False)
+        time.sleep(2)
+
+
 @pytest.fixture(scope="module")
 def diagnose_big() -> Iterator[Diagnose]:
     """`diagnose_big(python, sample)`: the sample diagnosed once as text and once as JSON.
@@ -113,6 +140,7 @@ def diagnose_big() -> Iterator[Diagnose]:
             # JSON of 10,000 threads is 20 MB, parsed much more), not six.
             for stale in [cached for cached in cache if cached[0] != python]:
                 del cache[stale]
+            wait_for_room(REQUESTS + 10 if sample == MANY else 10)
             with running_sample(python, sample, READY_TIMEOUT) as process:
                 tids = frozenset(int(tid) for tid in os.listdir(f"/proc/{process.pid}/task"))
                 connections = inet_connections(process.pid)
