@@ -62,9 +62,31 @@ INTERVAL = 0.25
 # ----------------------------------------------------------------------------- targets
 
 
-def start_target(command: list[str], ready: Path,
+def threads_on_the_machine() -> int:
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                count += len(os.listdir(f"/proc/{entry}/task"))
+    return count
+
+
+def wait_for_room(threads: int) -> None:
+    """Every thread takes a PID, and pid_max (32,768 by default) holds three 10,000-thread
+    targets at most, other programs' included: wait until `threads` more fit."""
+    limit = min(int(Path(f"/proc/sys/kernel/{name}").read_text()) for name in ("pid_max", "threads-max"))
+    deadline = time.monotonic() + READY_TIMEOUT
+    while (used := threads_on_the_machine()) + threads + 1_000 > limit:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no room for {threads:,} threads: {used:,} run, at most {limit:,}")
+        print(f"(waiting: {used:,} threads run on this machine, {limit:,} at most)", flush=True)
+        time.sleep(10)
+
+
+def start_target(command: list[str], ready: Path, threads: int,
                  env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start `command` in a process group of its own; return once it has written `ready`."""
+    wait_for_room(threads)
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                start_new_session=True, env=env)
     deadline = time.monotonic() + READY_TIMEOUT
@@ -86,7 +108,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def lock_target(python: str, count: int,
                 workdir: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     ready = workdir / f"lock-{count}"
-    process = start_target([python, str(LOCK_TARGET), str(count), str(ready)], ready)
+    process = start_target([python, str(LOCK_TARGET), str(count), str(ready)], ready, count)
     try:
         yield process, ready.with_name(ready.name + ".pauses")
     finally:
@@ -98,7 +120,7 @@ def hung_sample(python: str, count: int,
                 workdir: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     ready = workdir / f"sample-{count}"
     env = {**os.environ, "THREADDOC_SAMPLE_REQUESTS": str(count)}
-    process = start_target([python, str(TICKER), str(HUNG_SAMPLE), str(ready)], ready, env)
+    process = start_target([python, str(TICKER), str(HUNG_SAMPLE), str(ready)], ready, count, env)
     try:
         yield process, ready.with_name(ready.name + ".pauses")
     finally:
@@ -244,6 +266,7 @@ def time_hung_sample(python: str, counts: Sequence[int], runs: int, workdir: Pat
     print(f"{'threads':>8} {'ready s':>8} {'text s':>7} {'json s':>7} {'RSS MiB':>8} {'paused ms':>10} "
           f"{'collector':>10} {'correct':>8}  load before/after")
     for count in counts:
+        wait_for_room(count)
         before = load()
         began = time.monotonic()
         with hung_sample(python, count, workdir) as (target, pauses):
