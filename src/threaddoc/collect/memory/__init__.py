@@ -174,7 +174,7 @@ def debug_layout(memory: ProcessMemory, interpreter: Interpreter, layout: Layout
     (_Py_DebugOffsets) win over the table: a different patch release may have moved a field."""
     if memory.read(interpreter.runtime + layout.debug_cookie, 8) != DEBUG_COOKIE:
         raise layout_mismatch(memory.pid, interpreter, "_PyRuntime does not start with _Py_DebugOffsets")
-    if memory.u64(interpreter.runtime + layout.debug_free_threaded):
+    if _free_threaded(memory, interpreter.runtime + layout.debug_free_threaded):
         raise MemoryCollectorUnsupported(
             f"process {memory.pid} runs a free-threaded CPython {interpreter.version_text}, which the memory "
             "collector does not read", "use `--collector py-spy`")
@@ -188,6 +188,15 @@ def debug_layout(memory: ProcessMemory, interpreter: Interpreter, layout: Layout
             continue
         values[target] = memory.u64(interpreter.runtime + position)
     return dataclasses.replace(layout, **values)
+
+
+def _free_threaded(memory: ProcessMemory, address: int) -> bool:
+    """_Py_DebugOffsets.free_threaded; a flag that cannot be read (a replayed recording made
+    before it was read) is a default build's."""
+    try:
+        return bool(memory.u64(address))
+    except MemoryReadError:
+        return False
 
 
 def _thread_states(reader: Reader, interp: int, deadline: float) -> list[tuple[int, bytes]]:
