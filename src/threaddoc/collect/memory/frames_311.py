@@ -78,13 +78,13 @@ def walk(reader: Reader, frame: int, limit: int) -> list[RawFrame]:
     return frames
 
 
-def _read_frame(reader: Reader, frame: int) -> bytes:
+def _read_frame(reader: Reader, frame: int) -> bytes | memoryview:
     """The frame struct and, usually, its fast locals, in one read (the read-ahead may
     cross into an unmapped page at the end of a data-stack chunk: then just the struct)."""
     layout = reader.layout
     start, window = reader.window
     if start <= frame and frame + layout.iframe_size <= start + len(window):
-        return window[frame - start:frame - start + layout.iframe_localsplus + 8 * LOCALS_READ_AHEAD]
+        return memoryview(window)[frame - start:]  # no copy; its locals are in it too, however many
     try:
         data = reader.memory.read(frame, layout.iframe_localsplus + 8 * LOCALS_READ_AHEAD)
     except MemoryReadError:
@@ -93,7 +93,7 @@ def _read_frame(reader: Reader, frame: int) -> bytes:
     return data
 
 
-def _locals(reader: Reader, code: CodeInfo, frame: int, data: bytes) -> tuple[RawLocal, ...]:
+def _locals(reader: Reader, code: CodeInfo, frame: int, data: bytes | memoryview) -> tuple[RawLocal, ...]:
     """The bound (non-NULL) plain locals, as py-spy lists them: the first co_nlocals slots."""
     count = len(code.local_names)
     if not count:
