@@ -48,11 +48,15 @@ class NativeThreadIds:
         return int(tid) if tid > 0 else None
 
     def _calibrate(self) -> int | None:
-        """The offset at which the most thread structs hold a TID of the process. Threads
-        start and exit while we read (a struct of an exited thread holds a stale TID, or is
-        reused): a vote over several threads, not the first thread's word."""
+        """The offset at which the thread structs hold the most distinct TIDs of the process.
+
+        Distinct, not merely present: glibc's struct pthread also keeps words that equal the
+        process id (the main thread's TID) in every thread, and counting those as votes once
+        gave every thread the main thread's TID. Threads start and exit while we read (a
+        struct of an exited thread holds a stale TID): a majority of the threads read, not
+        all of them."""
         tids = self._task_ids()
-        votes: dict[int, int] = {}
+        seen: dict[int, set[int]] = {}
         sampled = 0
         for thread_id in self._thread_ids[:CALIBRATION_THREADS]:
             try:
@@ -63,11 +67,11 @@ class NativeThreadIds:
             words = struct.unpack_from(f"<{PTHREAD_SCAN_BYTES // 4}i", data)
             for index, word in enumerate(words):
                 if word in tids:
-                    votes[4 * index] = votes.get(4 * index, 0) + 1
-        if not votes:
+                    seen.setdefault(4 * index, set()).add(word)
+        if not seen:
             return None
-        offset, count = max(votes.items(), key=lambda item: (item[1], -item[0]))
-        return offset if 2 * count >= sampled else None
+        offset, found = max(seen.items(), key=lambda item: (len(item[1]), -item[0]))
+        return offset if 2 * len(found) >= sampled else None
 
     def _task_ids(self) -> frozenset[int]:
         try:
