@@ -28,7 +28,7 @@ def _sampling(samples: int = 2) -> _Sampling:
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Stand-ins: py-spy refuses (NotPython) unless told otherwise; the memory reader works."""
-    seen: dict[str, Any] = {"py-spy": 0, "memory": 0, "caches": set(), "refuse": True}
+    seen: dict[str, Any] = {"py-spy": 0, "memory": 0, "caches": set(), "refuse": True, "complete": []}
 
     def take_samples(*args: Any, **kwargs: Any) -> Any:
         seen["py-spy"] += 1
@@ -37,9 +37,10 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         return [], [[dict(ENTRY)]], True
 
     def memory_dump(pid: int, *, timeout: float, python_version: str | None,
-                    cache: Any) -> list[dict[str, Any]]:
+                    cache: Any, complete: bool = True) -> list[dict[str, Any]]:
         seen["memory"] += 1
         seen["caches"].add(id(cache))
+        seen["complete"].append(complete)
         return [dict(ENTRY)]
 
     monkeypatch.setattr(collect_module, "_take_samples", take_samples)
@@ -55,6 +56,12 @@ def test_auto_falls_back_to_memory_when_py_spy_refuses(calls: dict[str, Any]) ->
     assert len(sampling.warnings) == 1
     assert "py-spy could not read" in sampling.warnings[0]
     assert "without pausing it" in sampling.warnings[0]
+
+
+def test_only_the_last_memory_sample_reads_names_and_run_states(calls: dict[str, Any]) -> None:
+    # The report takes them from the last sample (representative): the others need stacks only.
+    _collected_samples(_sampling(samples=3), "memory", threads=12)
+    assert calls["complete"] == [False, False, True]
 
 
 def test_auto_goes_straight_to_memory_past_py_spys_thread_limit(calls: dict[str, Any]) -> None:

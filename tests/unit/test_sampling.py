@@ -183,3 +183,28 @@ def test_a_paused_sample_that_keeps_failing_is_an_error(monkeypatch: pytest.Monk
     with pytest.raises(PySpyFailed):
         collect_module._take_samples(1, "py-spy", 5.0, 1, 0.01, False, {}, [])
     assert calls == [True] * collect_module.BLOCKING_DUMP_ATTEMPTS
+
+
+def test_frames_shared_between_dumps_are_one_stack_converted_once() -> None:
+    # The memory reader hands the very same frames list for a thread that did not move.
+    frames = [{"filename": "/app/w.py", "name": "poll", "line": 26}]
+    dumps = [[{**_entry(26), "frames": frames}] for _ in range(3)]
+    converted: dict[int, tuple[object, list[list[object]]]] = {}
+    history = [stack_sample(dump, {}, at, converted=converted) for at, dump in enumerate(dumps)]
+    assert history[0]["stacks"]["7"] is history[2]["stacks"]["7"]
+    assert history[0]["stacks"]["7"] == [["/app/w.py", "poll", 26]]
+    assert representative(dumps)[0] is dumps[-1][0]
+    progress = progress_of(history, "7", "7")
+    assert progress is not None and progress.same_stack and progress.settled
+    assert progress.innermost_lines == (26,)
+
+
+def test_on_a_tie_the_latest_stack_wins() -> None:
+    # Each of two places seen twice: the one seen last is where the thread is shown.
+    dumps = [[_entry(25)], [_entry(26)], [_entry(25)], [_entry(26)]]
+    assert representative(dumps)[0]["frames"][0]["line"] == 26  # type: ignore[index]
+    dumps = [[_entry(26)], [_entry(25)], [_entry(26)], [_entry(25)], [_entry(27)]]
+    chosen = representative(dumps)[0]
+    assert chosen["frames"][0]["line"] == 25 and chosen["thread_name"] == "poller"  # type: ignore[index]
+    progress = progress_of([stack_sample(dump, {}) for dump in dumps], "7", "7")
+    assert progress is not None and progress.settled and not progress.same_stack

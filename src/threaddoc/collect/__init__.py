@@ -34,7 +34,7 @@ from .process import (
 )
 from .pyspy import dump, find_py_spy
 from .recording import Recording, load_recording
-from .sampling import busy_threads, representative, stack_sample, thread_times
+from .sampling import StacksSeen, busy_threads, representative, stack_sample, thread_times
 from .shown import values_apart
 from .sources import files_to_read, read_sources
 
@@ -172,6 +172,7 @@ def _memory_samples(s: _Sampling) -> tuple[list[dict[str, Any]], list[list[dict[
     from .memory import dump as memory_dump
 
     cache = StackCache()  # a thread that did not move between samples is not decoded again
+    converted: StacksSeen = {}  # nor is its stack converted again for the history
     history: list[dict[str, Any]] = []
     dumps: list[list[dict[str, Any]]] = []
     for index in range(s.samples):
@@ -179,9 +180,11 @@ def _memory_samples(s: _Sampling) -> tuple[list[dict[str, Any]], list[list[dict[
             time.sleep(s.interval)
         at, (cpu, queued) = time.monotonic(), thread_times(s.pid)
         with reading(s.pid, s.started):
-            entries = memory_dump(s.pid, timeout=s.timeout, python_version=s.python_version, cache=cache)
+            # Names and run states are the last sample's (see representative): only it reads them.
+            entries = memory_dump(s.pid, timeout=s.timeout, python_version=s.python_version, cache=cache,
+                                  complete=index == s.samples - 1)
         dumps.append(entries)
-        history.append(stack_sample(entries, cpu, at, queued))
+        history.append(stack_sample(entries, cpu, at, queued, converted))
     if s.native:
         s.warnings.append("native frames are read by py-spy only (`--collector py-spy`): they are missing")
     return history, dumps, False

@@ -52,24 +52,41 @@ def _schedstat_times(pid: int) -> tuple[dict[str, float], dict[str, float]]:
     return cpu, queued
 
 
+# Frames lists already converted, by identity; each holds its list so that the id stays its own.
+StacksSeen = dict[int, tuple[Any, list[list[Any]]]]
+
+
 def stack_sample(raw: Sequence[Mapping[str, Any]], cpu: Mapping[str, float],
-                 at: float | None = None, queued: Mapping[str, float] | None = None) -> dict[str, Any]:
+                 at: float | None = None, queued: Mapping[str, float] | None = None,
+                 converted: StacksSeen | None = None) -> dict[str, Any]:
     """What one sample keeps: each thread's Python frames (file, function, line) and which
     thread held the GIL, by Python thread id (a non-blocking dump of CPython < 3.11 has no
-    OS thread ids), and CPU times (read at `at`) by OS thread id."""
+    OS thread ids), and CPU times (read at `at`) by OS thread id. Samples of one process
+    may share `converted`: a frames list seen before (the memory reader hands the same list
+    for a thread that did not move) gives the same stack, converted once."""
     return {
         "time": time.monotonic() if at is None else at,
-        "stacks": {
-            str(thread.get("thread_id")): [
-                [frame.get("filename"), frame.get("name"), frame.get("line")]
-                for frame in python_frames(thread)
-            ]
-            for thread in raw
-        },
+        "stacks": {str(thread.get("thread_id")): _stack_of(thread, converted) for thread in raw},
         "cpu": dict(cpu),
         "queued": dict(queued or {}),
         "gil": next((str(thread.get("thread_id")) for thread in raw if thread.get("owns_gil")), None),
     }
+
+
+def _stack_of(thread: Mapping[str, Any], converted: StacksSeen | None) -> list[list[Any]]:
+    frames = thread.get("frames")
+    if converted is None:
+        return _frames_of(thread)
+    seen = converted.get(id(frames))
+    if seen is not None and seen[0] is frames:
+        return seen[1]
+    stack = _frames_of(thread)
+    converted[id(frames)] = (frames, stack)
+    return stack
+
+
+def _frames_of(thread: Mapping[str, Any]) -> list[list[Any]]:
+    return [[frame.get("filename"), frame.get("name"), frame.get("line")] for frame in python_frames(thread)]
 
 
 def progress_of(history: Sequence[Mapping[str, Any]], thread_id: str, os_thread_id: str) -> Progress | None:
@@ -80,14 +97,14 @@ def progress_of(history: Sequence[Mapping[str, Any]], thread_id: str, os_thread_
     key = thread_id if any(thread_id in sample.get("stacks", {}) for sample in history) else os_thread_id
     stacks = [sample.get("stacks", {}).get(key) for sample in history]
     same = all(stack is not None and stack == stacks[-1] for stack in stacks)
-    settled = _most_seen(stacks)[1] >= 2
+    settled = same or _most_seen(stacks)[1] >= 2  # two samples at least, all at one place
     cpu = _growth(history, "cpu", os_thread_id)
     queued = _growth(history, "queued", os_thread_id)
     window = history[-1].get("time", 0.0) - history[0].get("time", 0.0)
     gil = sum(1 for sample in history if sample.get("gil") == key)
+    lines = _innermost_line(stacks[-1]) if same else _innermost_lines(stacks)
     return Progress(samples=len(history), same_stack=same, cpu_seconds=cpu, window_seconds=window,
-                    settled=settled, gil_samples=gil, innermost_lines=_innermost_lines(stacks),
-                    queued_seconds=queued)
+                    settled=settled, gil_samples=gil, innermost_lines=lines, queued_seconds=queued)
 
 
 def _growth(history: Sequence[Mapping[str, Any]], counter: str, thread_id: str) -> float | None:
@@ -105,21 +122,30 @@ def _innermost_lines(stacks: Sequence[Any]) -> tuple[int, ...]:
     return tuple(sorted({int(stack[0][2] or 0) for stack in stacks}))
 
 
+def _innermost_line(stack: Any) -> tuple[int, ...]:
+    """`_innermost_lines` of samples that all saw this one stack."""
+    return (int(stack[0][2] or 0),) if stack else ()
+
+
 def _signature(stack: Any) -> str:
     return repr(stack)
 
 
-def _most_seen(stacks: Sequence[Any]) -> tuple[str | None, int]:
-    counts: dict[str, int] = {}
-    for stack in stacks:
-        if stack is not None:
-            counts[_signature(stack)] = counts.get(_signature(stack), 0) + 1
-    if not counts:
+def _most_seen(stacks: Sequence[Any]) -> tuple[int | None, int]:
+    """Where in `stacks` the latest of those seen most often is, and how often it was seen
+    (None, 0 if none was seen). On a tie, the latest stack wins."""
+    seen = [index for index, stack in enumerate(stacks) if stack is not None]
+    if not seen:
         return None, 0
+    latest = stacks[seen[-1]]
+    if all(stacks[index] == latest for index in seen):  # a thread that did not move: most of them
+        return seen[-1], len(seen)
+    signatures = {index: _signature(stacks[index]) for index in seen}
+    counts: dict[str, int] = {}
+    for signature in signatures.values():
+        counts[signature] = counts.get(signature, 0) + 1
     best = max(counts.values())
-    # On a tie, the latest stack wins.
-    latest = next(_signature(s) for s in reversed(stacks) if s is not None and counts[_signature(s)] == best)
-    return latest, best
+    return next(index for index in reversed(seen) if counts[signatures[index]] == best), best
 
 
 def busy_threads(history: Sequence[Mapping[str, Any]], last: Sequence[Mapping[str, Any]]) -> set[Any]:
@@ -150,16 +176,13 @@ def representative(dumps: Sequence[Sequence[Mapping[str, Any]]],
     chosen = []
     for entry in last:
         key = entry.get("thread_id")
-        if key in busy:
-            chosen.append(entry)
-            continue
         candidates = [by_id.get(key) for by_id in indexed]
-        stacks = [stack_sample([c], {})["stacks"].get(str(key)) if c is not None else None
-                  for c in candidates]
+        frames = entry.get("frames")
+        if key in busy or all(c is not None and c.get("frames") is frames for c in candidates):
+            chosen.append(entry)  # busy, or the very same frames in every dump (the memory reader's)
+            continue
+        stacks = [_frames_of(c) if c is not None else None for c in candidates]
         best, count = _most_seen(stacks)
-        pick = entry
-        if count >= 2:
-            pick = next(c for c, s in zip(reversed(candidates), reversed(stacks))
-                        if c is not None and _signature(s) == best)
-        chosen.append(entry if pick is entry else {**entry, "frames": pick.get("frames")})
+        pick = candidates[best] if count >= 2 and best is not None else entry
+        chosen.append(entry if pick is entry or pick is None else {**entry, "frames": pick.get("frames")})
     return chosen
