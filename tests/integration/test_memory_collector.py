@@ -24,7 +24,7 @@ from typing import Any, Callable
 import pytest
 
 from tests.integration.conftest import real_py_spy
-from threaddoc.collect.memory import debug_layout, dump
+from threaddoc.collect.memory import StackCache, debug_layout, dump
 from threaddoc.collect.memory.layouts import DERIVED_FROM, LAYOUTS
 from threaddoc.collect.memory.memory import ProcessMemory
 from threaddoc.collect.memory.symbols import find_interpreter
@@ -152,6 +152,26 @@ def test_memory_dump_repr_names_the_type_and_address(python_interpreter: Path,
     for local in locals_:
         assert local["repr"].endswith(f" at 0x{local['addr']:x}>"), local
     assert any(local["repr"] == f"<Thread at 0x{local['addr']:x}>" for local in locals_)
+
+
+def test_a_thread_that_stood_still_is_not_decoded_again(python_interpreter: Path,
+                                                       sample_runner: Callable[..., Any]) -> None:
+    """Samples of one process share a StackCache: a thread whose bytes did not change gets
+    the very frames of the sample before, on every interpreter (3.8-3.10 compare each frame
+    object, 3.11+ the data stack), and they are what a fresh read finds. A sample before the
+    last reads no names and calls no thread active."""
+    with sample_runner("lock_order_deadlock.py", python=python_interpreter) as process:
+        cache = StackCache()
+        first = by_thread(dump(process.pid, timeout=20.0, cache=cache))
+        again = by_thread(dump(process.pid, timeout=20.0, cache=cache, complete=False))
+        fresh = by_thread(dump(process.pid, timeout=20.0))
+    assert set(again) == set(first) == set(fresh)
+    reused = {thread_id for thread_id, entry in again.items()
+              if entry["frames"] is first[thread_id]["frames"]}
+    assert len(reused) == len(first), "the deadlocked threads and the joining main thread stand still"
+    assert all(again[thread_id]["frames"] == fresh[thread_id]["frames"] for thread_id in reused)
+    assert all(entry["thread_name"] is None and entry["active"] is False for entry in again.values())
+    assert any(entry["thread_name"] for entry in first.values())
 
 
 def kinds(report: dict[str, Any]) -> list[str]:

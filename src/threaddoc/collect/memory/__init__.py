@@ -238,10 +238,11 @@ def _thread_list(reader: Reader, interp: int) -> list[tuple[int, bytes]]:
 
 class StackCache:
     """The frames of each thread at the last dump of the same process, with the bytes they
-    were decoded from: the data-stack window and whatever the walk read outside it (a C-stack
-    shim frame, a generator's frame). A blocked thread's bytes do not change between
-    samples; the same bytes are the same frames (each frame holds its code object and its
-    locals alive), so the next sample checks them and reuses the frames."""
+    were decoded from: the data-stack window (3.11+) and whatever the walk read outside it
+    (a C-stack shim frame, a generator's frame; before 3.11 every frame object). A blocked
+    thread's bytes do not change between samples; the same bytes are the same frames (each
+    frame holds its code object and its locals alive), so the next sample checks them and
+    reuses the frames."""
 
     def __init__(self) -> None:
         self._stacks: dict[int, _Cached] = {}
@@ -249,7 +250,7 @@ class StackCache:
 
     def get(self, reader: Reader, address: int, top: int) -> list[dict[str, Any]] | None:
         cached = self._stacks.get(address)
-        if cached is None or not reader.window[1] or cached.top != top or cached.window != reader.window:
+        if cached is None or cached.top != top or cached.window != reader.window:
             return None
         try:
             if any(reader.memory.read(where, len(data)) != data for where, data in cached.outside):
@@ -259,8 +260,7 @@ class StackCache:
         return cached.frames
 
     def put(self, reader: Reader, address: int, top: int, frames: list[dict[str, Any]]) -> None:
-        if reader.window[1]:
-            self._stacks[address] = _Cached(top, reader.window, tuple(reader.outside), frames)
+        self._stacks[address] = _Cached(top, reader.window, tuple(reader.outside), frames)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -120,12 +120,15 @@ def walk(reader: Reader, frame: int, limit: int) -> list[RawFrame]:
 
 def _read_frame(reader: Reader, frame: int) -> bytes:
     """The frame's header and, usually, its first fast locals, in one read (the read-ahead
-    may run past the end of a mapping: then the header alone)."""
+    may run past the end of a mapping: then the header alone). Every read is noted in
+    `reader.outside`: the same bytes at the next sample are the same frames (StackCache)."""
     header = reader.layout.frame_localsplus
     try:
-        return reader.memory.read(frame, header + POINTER_SIZE * LOCALS_READ_AHEAD)
+        data = reader.memory.read(frame, header + POINTER_SIZE * LOCALS_READ_AHEAD)
     except MemoryReadError:
-        return reader.memory.read(frame, header)
+        data = reader.memory.read(frame, header)
+    reader.outside.append((frame, data))
+    return data
 
 
 def _locals(reader: Reader, code: CodeInfo, frame: int, data: bytes) -> tuple[RawLocal, ...]:
@@ -138,7 +141,9 @@ def _locals(reader: Reader, code: CodeInfo, frame: int, data: bytes) -> tuple[Ra
     if start + POINTER_SIZE * count <= len(data):
         addresses: tuple[int, ...] = struct.unpack_from(f"<{count}Q", data, start)
     else:
-        addresses = reader.memory.pointers(frame + start, count)
+        raw = reader.memory.read(frame + start, POINTER_SIZE * count)
+        reader.outside.append((frame + start, raw))
+        addresses = struct.unpack_from(f"<{count}Q", raw)
     return tuple(RawLocal(name, address, index < code.argcount)
                  for index, (name, address) in enumerate(zip(code.local_names, addresses)) if address)
 
