@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -163,8 +164,8 @@ def diagnose_command(pids: tuple[int, ...], names: tuple[str, ...], children: bo
     if source_roots:
         raise click.UsageError("--source-root applies to --from and --core only")
     targets = _targets(pids, names)
-    run = functools.partial(_diagnose_live, save=save, several=len(targets) > 1, py_spy=py_spy,
-                            timeout=timeout, samples=samples, interval=interval, native=native,
+    run = functools.partial(_diagnose_live, save=save, several=len(targets) > 1, as_json=as_json,
+                            py_spy=py_spy, timeout=timeout, samples=samples, interval=interval, native=native,
                             children=children, show_locals=show_locals, collector=collector)
     if len(targets) == 1 and not names:
         _finish([run(targets[0])], [], single=True, as_json=as_json, color=color)
@@ -210,13 +211,22 @@ def _check_offline_options(pids: tuple[int, ...], names: tuple[str, ...], childr
             raise click.UsageError(f"{flag} needs a live process; it does not apply to {given}")
 
 
-def _diagnose_live(pid: int, *, save: str | None, several: bool, **options: Any) -> Report:
-    from threaddoc.pipeline import analyse_recording, record
+def _diagnose_live(pid: int, *, save: str | None, several: bool, as_json: bool, **options: Any) -> Report:
+    from threaddoc.collect.waiting import while_waiting
+    from threaddoc.pipeline import analyse_recording, load_analysis, record
 
-    recording = record(pid, **options)
+    with while_waiting(functools.partial(_load_stages, load_analysis, as_json)):
+        recording = record(pid, **options)
     if save is not None:
         _save(f"{save}.{pid}" if several else save, recording.to_json())
     return analyse_recording(recording)
+
+
+def _load_stages(load_analysis: Callable[[], None], as_json: bool) -> None:
+    """The analysis and the renderer, loaded while collection waits for py-spy (or between
+    two samples) rather than after."""
+    load_analysis()
+    importlib.import_module("threaddoc.render.json" if as_json else "threaddoc.render.text")
 
 
 def _save(path: str, text: str) -> None:

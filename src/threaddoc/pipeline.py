@@ -38,6 +38,15 @@ class Report:
     children: tuple[Report, ...] = ()
 
 
+def load_analysis() -> None:
+    """Import the stages after collection (a live diagnosis does it while py-spy runs)."""
+    import threaddoc.classify
+    import threaddoc.findings
+    import threaddoc.findings.main_thread
+    import threaddoc.graph
+    import threaddoc.resolve  # noqa: F401
+
+
 def analyse(snapshot: Snapshot) -> Report:
     from threaddoc.classify import classify_all
     from threaddoc.findings import find_all, verdict_of

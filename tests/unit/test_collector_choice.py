@@ -7,6 +7,7 @@ process, which stays the same process throughout.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -64,6 +65,13 @@ def test_only_the_last_memory_sample_reads_names_and_run_states(calls: dict[str,
     assert calls["complete"] == [False, False, True]
 
 
+def test_the_memory_reader_reads_the_kernels_view_of_the_threads_between_its_samples(
+        calls: dict[str, Any]) -> None:
+    sampling = dataclasses.replace(_sampling(samples=2), kernel_pending=True)
+    _collected_samples(sampling, "memory", threads=12)
+    assert str(os.getpid()) in sampling.kernel and "stat" in sampling.kernel[str(os.getpid())]
+
+
 def test_auto_goes_straight_to_memory_past_py_spys_thread_limit(calls: dict[str, Any]) -> None:
     sampling = _sampling()
     _collected_samples(sampling, "auto", threads=10_003)
@@ -106,3 +114,16 @@ def test_fallback_that_cannot_read_the_version_says_both(calls: dict[str, Any],
 def test_unknown_collector_is_a_usage_error() -> None:
     with pytest.raises(UsageError):
         collect_module.collect(os.getpid(), collector="gdb")
+
+
+def test_work_handed_over_for_the_wait_is_done_once_between_samples(calls: dict[str, Any]) -> None:
+    from threaddoc.collect.waiting import do_waiting_work, while_waiting
+
+    done: list[int] = []
+    with while_waiting(lambda: done.append(calls["memory"])):
+        _collected_samples(_sampling(samples=3), "memory", threads=12)
+    assert done == [1], "once, after the first sample"
+    with while_waiting(lambda: done.append(-1)):
+        pass
+    do_waiting_work()
+    assert done == [1], "work not done within its block is dropped with it"

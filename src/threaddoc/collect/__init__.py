@@ -37,6 +37,7 @@ from .recording import Recording, load_recording
 from .sampling import StacksSeen, busy_threads, representative, stack_sample, thread_times
 from .shown import values_apart
 from .sources import files_to_read, read_sources
+from .waiting import do_waiting_work
 
 __all__ = ["COLLECTORS", "Recording", "collect", "load_recording"]
 
@@ -68,11 +69,14 @@ def collect(pid: int, *, py_spy: str | None = None, timeout: float = 20.0, sampl
         chosen = "memory"  # py-spy would refuse it: no need to look for a tracer that would stop py-spy
         warnings.append(_fallback_warning(f"it has {facts.num_threads:,} threads, more than the "
                                           f"{PY_SPY_MAX_THREADS:,} py-spy reads"))
+    kernel: dict[str, dict[str, str]] = {}
     if chosen != "memory":  # the memory reader does not attach: another tracer does not matter
         refuse_if_traced(pid)
-    kernel = read_undisturbed(pid)
+        # py-spy's ptrace stop wakes every thread: the kernel's view of them is read before it.
+        # The memory reader disturbs nothing: it reads them while it waits between its samples.
+        kernel = read_undisturbed(pid)
     sampling = _Sampling(pid, executable, timeout, samples, interval, native, kernel, warnings, started,
-                         facts.python_version)
+                         facts.python_version, kernel_pending=chosen == "memory")
     history, dumps, paused = _collected_samples(sampling, chosen, facts.num_threads)
     # Values never leave collection: the analysis needs identities only. Asked to show them,
     # keep them redacted beside the recording (in memory, never saved).
@@ -113,10 +117,11 @@ class _Sampling:
     samples: int
     interval: float
     native: bool
-    kernel: Mapping[str, Mapping[str, str]]
+    kernel: dict[str, dict[str, str]]
     warnings: list[str]
     started: int | None
     python_version: str | None
+    kernel_pending: bool = False  # `kernel` is still to be read, by the memory reader's samples
 
 
 def _collected_samples(sampling: _Sampling, collector: str, threads: int | None,
@@ -176,18 +181,35 @@ def _memory_samples(s: _Sampling) -> tuple[list[dict[str, Any]], list[list[dict[
     history: list[dict[str, Any]] = []
     dumps: list[list[dict[str, Any]]] = []
     for index in range(s.samples):
-        if index:
-            time.sleep(s.interval)
-        at, (cpu, queued) = time.monotonic(), thread_times(s.pid)
+        at, (cpu, queued) = time.monotonic(), _thread_times(s.pid, s.samples)
         with reading(s.pid, s.started):
             # Names and run states are the last sample's (see representative): only it reads them.
             entries = memory_dump(s.pid, timeout=s.timeout, python_version=s.python_version, cache=cache,
                                   complete=index == s.samples - 1)
         dumps.append(entries)
         history.append(stack_sample(entries, cpu, at, queued, converted))
+        _between_memory_samples(s, index)
     if s.native:
         s.warnings.append("native frames are read by py-spy only (`--collector py-spy`): they are missing")
     return history, dumps, False
+
+
+def _thread_times(pid: int, samples: int) -> tuple[dict[str, float], dict[str, float]]:
+    """CPU times before a sample; one sample alone shows no progress (progress_of, busy_threads),
+    so none are read for it: a file a thread, before py-spy attaches."""
+    return thread_times(pid) if samples > 1 else ({}, {})
+
+
+def _between_memory_samples(s: _Sampling, index: int) -> None:
+    """The interval after sample `index`. Reading the kernel's view of every thread (four
+    /proc files a thread: a third of a second at 10,000 threads) is done within the first
+    one rather than before the samples: the memory reader leaves the threads undisturbed."""
+    resume = time.monotonic() + s.interval
+    if s.kernel_pending and index == 0:
+        s.kernel.update(read_undisturbed(s.pid))
+    do_waiting_work()
+    if index < s.samples - 1:
+        time.sleep(max(0.0, resume - time.monotonic()))
 
 
 def _take_samples(
@@ -205,7 +227,7 @@ def _take_samples(
     for index in range(samples):
         if index:
             time.sleep(interval)
-        at, (cpu, queued) = time.monotonic(), thread_times(pid)
+        at, (cpu, queued) = time.monotonic(), _thread_times(pid, samples)
         with reading(pid, started):
             if index < samples - 1:
                 entries = _unpaused_dump(pid, py_spy, timeout)

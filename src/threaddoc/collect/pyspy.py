@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from threaddoc.errors import (
 
 from .guardian import GUARDIAN
 from .guardian_process import process_state, release_if_left_stopped, resume_after_cut_short_attach
+from .waiting import do_waiting_work
 
 __all__ = ["dump", "dump_core", "find_py_spy", "process_state", "release_if_left_stopped"]
 
@@ -123,8 +125,10 @@ def _run(command: list[str], timeout: float, error_of: Callable[[str], Exception
     guardian's hold pipe); `when_gone(returncode)` runs once py-spy is reaped, however
     it ended (negative: by a signal, ours on timeout or interrupt included)."""
     process = _start(command, inherited)
+    started = time.monotonic()
     try:
-        stdout, stderr = process.communicate(timeout=timeout)
+        do_waiting_work()  # while py-spy attaches and reads; its time counts against the timeout
+        stdout, stderr = process.communicate(timeout=max(0.0, timeout - (time.monotonic() - started)))
     except subprocess.TimeoutExpired:
         _kill_group(process, when_gone)
         raise PySpyTimedOut(
