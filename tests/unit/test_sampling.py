@@ -122,7 +122,7 @@ def test_a_failed_unpaused_sample_is_done_without(monkeypatch: pytest.MonkeyPatc
     calls: list[bool] = []
 
     def fake_dump(pid: int, py_spy: str, timeout: float, *, blocking: bool = True,
-                  native: bool = False) -> list[dict[str, object]]:
+                  native: bool = False, asleep: bool = True) -> list[dict[str, object]]:
         calls.append(blocking)
         if not blocking:
             raise PySpyFailed("py-spy failed: Failed to get stack traces")
@@ -155,7 +155,7 @@ def test_a_failed_paused_sample_is_taken_again(monkeypatch: pytest.MonkeyPatch) 
     calls: list[bool] = []
 
     def fake_dump(pid: int, py_spy: str, timeout: float, *, blocking: bool = True,
-                  native: bool = False) -> list[dict[str, object]]:
+                  native: bool = False, asleep: bool = True) -> list[dict[str, object]]:
         calls.append(blocking)
         failure = outcomes.pop(0)
         if failure is not None:
@@ -174,7 +174,7 @@ def test_a_paused_sample_that_keeps_failing_is_an_error(monkeypatch: pytest.Monk
     calls: list[bool] = []
 
     def fake_dump(pid: int, py_spy: str, timeout: float, *, blocking: bool = True,
-                  native: bool = False) -> list[dict[str, object]]:
+                  native: bool = False, asleep: bool = True) -> list[dict[str, object]]:
         calls.append(blocking)
         raise PySpyFailed("py-spy failed: Failed to get stack traces")
 

@@ -264,7 +264,7 @@ def _blocking_dump(
     sleepers = sorted(tid for tid, entry in kernel.items() if entry.get("stat") == "D")
     attach_timeout = min(timeout, D_STATE_ATTACH_SECONDS) if sleepers else timeout
     try:
-        return _paused_dump(pid, py_spy, attach_timeout, native), True
+        return _paused_dump(pid, py_spy, attach_timeout, native, asleep=bool(sleepers) or not kernel), True
     except PySpyTimedOut:  # dump() has cancelled the stop its attach left pending
         who = f"thread {', '.join(sleepers)} is in uninterruptible sleep (D)" if sleepers else \
             "it did not respond"
@@ -278,19 +278,20 @@ def _blocking_dump(
 BLOCKING_DUMP_ATTEMPTS = 3
 
 
-def _paused_dump(pid: int, py_spy: str, timeout: float, native: bool) -> list[dict[str, Any]]:
+def _paused_dump(pid: int, py_spy: str, timeout: float, native: bool, *, asleep: bool = True,
+                 ) -> list[dict[str, Any]]:
     """Even a paused target can be caught between two consistent states (a frame half
     pushed when the stop arrived): py-spy then says "Failed to get stack traces". That is
     a moment, not a state: pause it again, a few times at most; each failed try paused the
     target only for as long as the read took."""
     for attempt in range(1, BLOCKING_DUMP_ATTEMPTS):
         try:
-            return dump(pid, py_spy, timeout, native=native)
+            return dump(pid, py_spy, timeout, native=native, asleep=asleep)
         except PySpyTimedOut:
             raise
         except PySpyFailed:
             time.sleep(0.05 * attempt)
-    return dump(pid, py_spy, timeout, native=native)
+    return dump(pid, py_spy, timeout, native=native, asleep=asleep)
 
 
 # Modules whose frames mean the process runs (or waits on) worker processes of its own.

@@ -48,26 +48,60 @@ def _stat_fields(pid: int) -> list[str]:
 
 def stop_pending(pid: int) -> bool:
     """A SIGSTOP waits in some thread's (or the process's) pending set."""
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return False
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status", encoding="ascii", errors="replace") as handle:
-                for line in handle:
-                    if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & _SIGSTOP_BIT:
-                        return True
-        except (OSError, ValueError, IndexError):
-            continue
+    return any(_pending_stop(status) for status in task_statuses(pid))
+
+
+def _pending_stop(status: bytes) -> bool:
+    for key in (b"\nSigPnd:", b"\nShdPnd:"):
+        start = status.find(key)
+        if start >= 0:
+            try:
+                if int(status[start + len(key):status.find(b"\n", start + 1)], 16) & _SIGSTOP_BIT:
+                    return True
+            except ValueError:
+                continue
     return False
 
 
-def release_if_left_stopped(pid: int, was_stopped: bool) -> bool:
+def task_statuses(pid: int) -> list[bytes]:
+    """/proc/PID/task/TID/status of each thread, as bytes; a thread gone meanwhile is left out.
+    Opened relative to the task directory with bare descriptors: at thousands of threads a
+    path walk and a text file object per thread were most of the time."""
+    statuses: list[bytes] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+        tasks = os.open(f"/proc/{pid}/task", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return statuses
+    try:
+        for tid in tids:
+            try:
+                fd = os.open(f"{tid}/status", os.O_RDONLY | os.O_CLOEXEC, dir_fd=tasks)
+            except OSError:
+                continue
+            try:
+                statuses.append(os.read(fd, _STATUS_BYTES))
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+    finally:
+        os.close(tasks)
+    return statuses
+
+
+_STATUS_BYTES = 8192  # a status file is about 1.5 KiB
+
+
+def release_if_left_stopped(pid: int, was_stopped: bool, pending_possible: bool = True) -> bool:
     """Continue a target left stopped, or with a SIGSTOP pending (PTRACE_ATTACH sends one; a
     thread in uninterruptible sleep takes it only when it wakes). SIGCONT discards a
-    pending stop. A target that was stopped before we came is left as it was."""
-    if was_stopped or not (process_state(pid) in ("T", "t") or stop_pending(pid)):
+    pending stop. A target that was stopped before we came is left as it was. Without
+    `pending_possible` (a py-spy that exited by itself, successfully, with no thread asleep
+    in D: every attach's stop was taken and the thread detached) only the state is looked at."""
+    if was_stopped:
+        return False
+    if not (process_state(pid) in ("T", "t") or (pending_possible and stop_pending(pid))):
         return False
     return _continue(pid)
 

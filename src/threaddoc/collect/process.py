@@ -25,7 +25,7 @@ from threaddoc.errors import (
 from threaddoc.model import ProcessFacts
 from threaddoc.redact import redacted_command_line
 
-from .guardian_process import process_state, start_ticks
+from .guardian_process import process_state, start_ticks, task_statuses
 from .pyspy import PERMISSION_REMEDY
 
 T = TypeVar("T")
@@ -208,21 +208,16 @@ def already_traced(pid: int, tracer: int) -> AlreadyTraced:
 def tracer_of(pid: int) -> int | None:
     """The PID of the process tracing any thread of `pid` (/proc/PID/task/TID/status
     TracerPid), or None."""
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return None
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status", encoding="ascii", errors="replace") as status:
-                for line in status:
-                    if line.startswith("TracerPid:"):
-                        tracer = int(line.split()[1])
-                        if tracer:
-                            return _process_of_thread(tracer)
-                        break
-        except (OSError, ValueError, IndexError):
+    for status in task_statuses(pid):
+        start = status.find(b"\nTracerPid:")
+        if start < 0:
             continue
+        try:
+            tracer = int(status[start + len(b"\nTracerPid:"):status.find(b"\n", start + 1)])
+        except ValueError:
+            continue
+        if tracer:
+            return _process_of_thread(tracer)
     return None
 
 

@@ -70,11 +70,13 @@ def find_py_spy(explicit: str | None = None) -> str:
 
 
 def dump(pid: int, py_spy: str, timeout: float, *, blocking: bool = True,
-         native: bool = False) -> list[dict[str, Any]]:
+         native: bool = False, asleep: bool = True) -> list[dict[str, Any]]:
     """Run `py-spy dump --json --locals` and return its parsed JSON output.
 
     A blocking dump pauses the target for the moment it takes (a consistent picture);
-    a non-blocking one reads it while it runs. Native frames need a blocking dump."""
+    a non-blocking one reads it while it runs. Native frames need a blocking dump.
+    `asleep`: a thread of the target was in uninterruptible sleep (D) before the dump, or
+    nobody looked; the stop py-spy's attach sends such a thread may outlast py-spy."""
     command = [py_spy, "dump", "--pid", str(pid), "--json", "--locals"]
     if not blocking:
         command.append("--nonblocking")
@@ -85,22 +87,24 @@ def dump(pid: int, py_spy: str, timeout: float, *, blocking: bool = True,
 
     def leave_target_as_found(returncode: int) -> None:
         if blocking:
-            _leave_as_found(pid, was_stopped, cut_short=returncode < 0)
+            _leave_as_found(pid, was_stopped, cut_short=returncode < 0, clean=returncode == 0 and not asleep)
         watch.done()
 
     return _run(command, timeout, lambda output: _error_from_output(pid, output),
                 inherited=watch.inherited, when_gone=leave_target_as_found)
 
 
-def _leave_as_found(pid: int, was_stopped: bool, cut_short: bool) -> None:
+def _leave_as_found(pid: int, was_stopped: bool, cut_short: bool, clean: bool = False) -> None:
     """py-spy is gone, and detached. One that died by a signal (killed on timeout or
     interrupt) may have died mid-attach: continue the target outright. One that exited
     by itself detached properly; still, a stop left pending by one of its error paths
-    would freeze the target later: look, and continue it only if so."""
+    would freeze the target later: look, and continue it only if so. After a `clean` run
+    (success, no thread asleep in D: every thread took its stop before py-spy read it)
+    the target's state is looked at, not every thread's pending signals."""
     if cut_short:
         resume_after_cut_short_attach(pid, was_stopped)
     else:
-        release_if_left_stopped(pid, was_stopped)
+        release_if_left_stopped(pid, was_stopped, pending_possible=not clean)
 
 
 def dump_core(core: str, py_spy: str, timeout: float, *, with_locals: bool = True) -> list[dict[str, Any]]:
