@@ -50,6 +50,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from threaddoc.demo import no_room_for_threads
+
 HERE = Path(__file__).resolve().parent
 LOCK_TARGET = HERE / "many_threads_on_one_lock.py"
 TICKER = HERE / "ticker.py"
@@ -62,24 +64,13 @@ INTERVAL = 0.25
 # ----------------------------------------------------------------------------- targets
 
 
-def threads_on_the_machine() -> int:
-    count = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                count += len(os.listdir(f"/proc/{entry}/task"))
-    return count
-
-
 def wait_for_room(threads: int) -> None:
-    """Every thread takes a PID, and pid_max (32,768 by default) holds three 10,000-thread
-    targets at most, other programs' included: wait until `threads` more fit."""
-    limit = min(int(Path(f"/proc/sys/kernel/{name}").read_text()) for name in ("pid_max", "threads-max"))
+    """Wait until `threads` more threads fit on the machine (see `no_room_for_threads`)."""
     deadline = time.monotonic() + READY_TIMEOUT
-    while (used := threads_on_the_machine()) + threads + 1_000 > limit:
+    while (reason := no_room_for_threads(threads)) is not None:
         if time.monotonic() > deadline:
-            raise SystemExit(f"no room for {threads:,} threads: {used:,} run, at most {limit:,}")
-        print(f"(waiting: {used:,} threads run on this machine, {limit:,} at most)", flush=True)
+            raise SystemExit(f"no room for {threads:,} threads: {reason}")
+        print(f"(waiting: {reason})", flush=True)
         time.sleep(10)
 
 

@@ -104,6 +104,26 @@ def running_program(script: Path, python: str = sys.executable,
             stop(process)
 
 
+def no_room_for_threads(threads: int) -> str | None:
+    """Why the machine cannot take `threads` more threads now, or None if it can. Every
+    thread takes a PID: pid_max (32,768 by default) holds three 10,000-thread samples at
+    most, other programs' threads included (a margin of 1,000 is kept for them)."""
+    limit = min(int(Path(f"/proc/sys/kernel/{name}").read_text()) for name in ("pid_max", "threads-max"))
+    used = _threads_on_the_machine()
+    if used + threads + 1_000 <= limit:
+        return None
+    return f"{used:,} threads run on this machine and pid_max/threads-max allow {limit:,}"
+
+
+def _threads_on_the_machine() -> int:
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with suppress(OSError):
+                count += len(os.listdir(f"/proc/{entry}/task"))
+    return count
+
+
 def _wait_until_ready(process: subprocess.Popen[bytes], ready: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not ready.exists():

@@ -22,7 +22,6 @@ tests then check the cached outcome.  No timing is asserted: the benchmark
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import time
@@ -34,6 +33,8 @@ from typing import Any
 
 import psutil
 import pytest
+
+from threaddoc.demo import no_room_for_threads
 
 from .conftest import (
     SAMPLES,
@@ -102,25 +103,14 @@ Diagnose = Callable[[Path, str], SampleDiagnosis]
 ROOM_WAIT = 180.0  # seconds to wait for other programs' threads to end, on a shared machine
 
 
-def tasks_on_the_machine() -> int:
-    count = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                count += len(os.listdir(f"/proc/{entry}/task"))
-    return count
-
-
 def wait_for_room(threads: int) -> None:
     """Return once the machine can take `threads` more threads; fail the test, saying why, if
-    it cannot within ROOM_WAIT. Every thread takes a PID: pid_max (32,768 by default) holds
-    three such samples at most, and other programs' threads count too."""
-    limit = min(int(Path(f"/proc/sys/kernel/{name}").read_text()) for name in ("pid_max", "threads-max"))
+    it cannot within ROOM_WAIT (see `no_room_for_threads`)."""
     deadline = time.monotonic() + ROOM_WAIT
-    while (used := tasks_on_the_machine()) + threads + 1_000 > limit:
+    while (reason := no_room_for_threads(threads)) is not None:
         if time.monotonic() > deadline:
-            pytest.fail(f"no room for {threads:,} more threads: {used:,} threads run on this machine and "
-                        f"pid_max/threads-max allow {limit:,} (waited {ROOM_WAIT:g} s)", pytrace=False)
+            pytest.fail(f"no room for {threads:,} more threads: {reason} (waited {ROOM_WAIT:g} s)",
+                        pytrace=False)
         time.sleep(2)
 
 
