@@ -5,9 +5,10 @@
 `analyse` is pure: it turns a snapshot into a report and is what the unit tests
 run on recordings.  `diagnose` adds collection from a live process.
 
-The stages after collection are imported where they are called: a live diagnosis
-loads them once the target has been read (the target is paused meanwhile, and the
-kernel's view of its threads must be read before that), not before.
+The stages after collection are imported where they are called, never before the
+target is read (the kernel's view of its threads must be read before py-spy attaches):
+a live diagnosis loads them while it waits for py-spy or between two samples
+(`load_analysis`, handed to collect.waiting by the CLI).
 """
 
 from __future__ import annotations
