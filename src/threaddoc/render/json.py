@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -82,6 +82,7 @@ def report_document(report: Report) -> JSONObject:
     critical = [f for f in report.findings if f.severity.value == "critical"]
     groups = stack_groups(report.analyses)
     group_of = {index: group.number for group in groups for index in group.members}
+    shared = _Shared(report.snapshot.shows_locals)
     document: JSONObject = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "threaddoc", "version": __version__},
@@ -90,7 +91,7 @@ def report_document(report: Report) -> JSONObject:
         "summary": _summary(report, critical),
         "main_thread": _main_thread(report.main_thread),
         "findings": [_finding(finding) for finding in report.findings],
-        "threads": [_thread(analysis, _holders(report, index), report.snapshot, group_of[index])
+        "threads": [_thread(analysis, _holders(report, index), report.snapshot, group_of[index], shared)
                     for index, analysis in enumerate(report.analyses)],
         "stack_groups": [_stack_group(report.analyses, group) for group in groups],
         "warnings": list(report.snapshot.warnings),
@@ -227,7 +228,49 @@ def _resource(resource: Resource | None) -> JSONObject | None:
     }
 
 
-def _thread(analysis: ThreadAnalysis, held_by: list[str], snapshot: Snapshot, group: int) -> JSONObject:
+class _Shared:
+    """The JSON of the frames, locals and resources of one report, built once per object:
+    the parse stage shares equal frames and locals between threads, and 10,000 threads stuck
+    the same way wait for the same few resources. The same dict then stands in the document
+    again and again, which encodes to the text equal dicts would. Every object is held by
+    the report while this lives, so no id is reused for another."""
+
+    def __init__(self, shows_locals: bool) -> None:
+        self._shows_locals = shows_locals
+        self._frames: dict[int, JSONObject] = {}
+        self._locals: dict[int, JSONObject] = {}
+        self._resources: dict[int, JSONObject | None] = {}
+        self._sites: dict[int, JSONObject | None] = {}
+
+    def frame(self, frame: Frame) -> JSONObject:
+        entry = self._frames.get(id(frame))
+        if entry is None:
+            entry = self._frames[id(frame)] = _frame(frame, self.local)
+        return entry
+
+    def local(self, local: Local) -> JSONObject:
+        entry = self._locals.get(id(local))
+        if entry is None:
+            entry = self._locals[id(local)] = _local(local, self._shows_locals)
+        return entry
+
+    def resource(self, resource: Resource | None) -> JSONObject | None:
+        if resource is None:
+            return None
+        if id(resource) not in self._resources:
+            self._resources[id(resource)] = _resource(resource)
+        return self._resources[id(resource)]
+
+    def site(self, frame: Frame | None) -> JSONObject | None:
+        if frame is None:
+            return None
+        if id(frame) not in self._sites:
+            self._sites[id(frame)] = _site(frame)
+        return self._sites[id(frame)]
+
+
+def _thread(analysis: ThreadAnalysis, held_by: list[str], snapshot: Snapshot, group: int,
+            shared: _Shared) -> JSONObject:
     thread = analysis.thread
     wait = analysis.wait
     return {
@@ -240,20 +283,20 @@ def _thread(analysis: ThreadAnalysis, held_by: list[str], snapshot: Snapshot, gr
         "wait": {
             "kind": wait.kind.value,
             "summary": wait.summary,
-            "resource": _resource(analysis.waits_for),
+            "resource": shared.resource(analysis.waits_for),
             "has_timeout": wait.has_timeout,
             "held_by": held_by,
-            "at": _site(analysis.site_frame),
+            "at": shared.site(analysis.site_frame),
         },
         "holds": [
-            {"resource": _resource(held.resource), "line": held.line, "how": held.how,
+            {"resource": shared.resource(held.resource), "line": held.line, "how": held.how,
              "file": thread.frames[held.frame].filename}
             for held in analysis.holds
         ],
         "kernel": _kernel(thread.kernel),
         "progress": _progress(thread.progress),
         "waiting_for_seconds": _seconds(analysis.waited_seconds),
-        "frames": [_frame(frame, snapshot.shows_locals) for frame in thread.frames],
+        "frames": [shared.frame(frame) for frame in thread.frames],
         "native_frames": [{"function": f.function, "library": f.library} for f in thread.native_frames]
         if snapshot.native else None,
         "group": group,
@@ -284,14 +327,14 @@ def _kernel(kernel: KernelState | None) -> JSONObject | None:
     }
 
 
-def _frame(frame: Frame, shows_locals: bool) -> JSONObject:
+def _frame(frame: Frame, local_entry: Callable[[Local], JSONObject]) -> JSONObject:
     return {
         "function": frame.function,
         "file": frame.filename,
         "line": frame.line,
         "module": frame.module,
         "stdlib": frame.is_stdlib,
-        "locals": [_local(local, shows_locals) for local in frame.locals],
+        "locals": [local_entry(local) for local in frame.locals],
     }
 
 
