@@ -56,10 +56,15 @@ def _no_collection_pauses() -> Iterator[None]:
 
 
 def _dumps(document: JSONObject, pretty: bool) -> str:
-    """Readable non-ASCII text, but no raw C1 or bidi control: JSON is read on terminals too."""
+    """Readable non-ASCII text, but no raw C1 or bidi control: JSON is read on terminals too.
+
+    No check for circular references: the document is a tree built here from frozen
+    dataclasses (a dict shared by `_Shared` is reached twice, never from itself), and the
+    check cost a third of encoding 10,000 threads (measured)."""
     if pretty:
-        return json_safe(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
-    return json_safe(json.dumps(document, ensure_ascii=False, separators=(",", ":"))) + "\n"
+        return json_safe(json.dumps(document, indent=2, ensure_ascii=False, check_circular=False)) + "\n"
+    return json_safe(json.dumps(document, ensure_ascii=False, separators=(",", ":"),
+                                check_circular=False)) + "\n"
 
 
 def many_document(many: ManyReports) -> JSONObject:
