@@ -192,7 +192,18 @@ def test_diagnose_with_memory_collector_finds_what_the_default_finds(
     assert memory.returncode == default.returncode, memory.describe()
     default_report, memory_report = json.loads(default.stdout), json.loads(memory.stdout)
     assert kinds(memory_report) == kinds(default_report)
-    assert memory_report["verdict"] == default_report["verdict"]
+    assert same_verdict(memory_report["verdict"], default_report["verdict"]), (
+        memory_report["verdict"], default_report["verdict"])
+
+
+NOT_HUNG = frozenset({"no-hang", "busy"})
+
+
+def same_verdict(memory: str, default: str) -> bool:
+    """Whether a process not hung is `busy` or `no-hang` rests on the CPU it got while it was
+    sampled, which two diagnoses a moment apart on a loaded machine can see differently (as for
+    the info findings above); a hang or deadlock verdict must be the same."""
+    return (memory in NOT_HUNG and default in NOT_HUNG) or memory == default
 
 
 def test_debug_offsets_of_313_agree_with_the_derived_layout(interpreters: Any,
