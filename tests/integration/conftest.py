@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -46,6 +47,18 @@ from threaddoc.errors import TargetError
 from threaddoc.schema import load_schema
 
 REQUIRE_ALL_PYTHONS = os.environ.get("THREADDOC_REQUIRE_ALL_PYTHONS") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A shell without job control starts a background command (`.ci/run &`) with SIGINT and
+    SIGQUIT ignored, and every program the tests start would inherit that. threaddoc rightly
+    leaves a signal its caller ignored ignored, so its Ctrl-C and Ctrl-\\ tests would fail for the
+    way pytest was started. Not ignored here, the programs the tests start get them at their
+    default, as from a terminal."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "hung_samples"
