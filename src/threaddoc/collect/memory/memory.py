@@ -36,6 +36,16 @@ class MemoryReadError(OSError):
         self.size = size
 
 
+def unreadable(pid: int, what: str,
+               error: FileNotFoundError | PermissionError) -> NoSuchProcess | PermissionDenied:
+    """The error for a /proc file of the target that could not be opened: it is gone, or we
+    may not read its `what` ("memory", "memory maps")."""
+    if isinstance(error, FileNotFoundError):
+        return NoSuchProcess(f"process {pid} exited before it could be inspected",
+                             "check the PID with `ps -p PID`")
+    return PermissionDenied(f"not allowed to read the {what} of process {pid}", PERMISSION_REMEDY)
+
+
 class ProcessMemory:
     """`with ProcessMemory(pid) as memory: memory.pointer(address)`.
 
@@ -58,12 +68,8 @@ class ProcessMemory:
     def open(self) -> None:
         try:
             self._fd = os.open(f"/proc/{self.pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise NoSuchProcess(f"process {self.pid} exited before it could be inspected",
-                                "check the PID with `ps -p PID`") from None
-        except PermissionError:
-            raise PermissionDenied(f"not allowed to read the memory of process {self.pid}",
-                                   PERMISSION_REMEDY) from None
+        except (FileNotFoundError, PermissionError) as error:
+            raise unreadable(self.pid, "memory", error) from None
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -19,9 +19,9 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
-from threaddoc.errors import NoSuchProcess, NotPython, PermissionDenied
+from threaddoc.errors import NotPython
 
-from ..pyspy import PERMISSION_REMEDY
+from .memory import unreadable
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS64 = 2
@@ -160,12 +160,8 @@ def read_maps(pid: int) -> list[Mapping]:
     try:
         with open(f"/proc/{pid}/maps") as maps:
             text = maps.read()
-    except FileNotFoundError:
-        raise NoSuchProcess(f"process {pid} exited before it could be inspected",
-                            "check the PID with `ps -p PID`") from None
-    except PermissionError:
-        raise PermissionDenied(f"not allowed to read the memory maps of process {pid}",
-                               PERMISSION_REMEDY) from None
+    except (FileNotFoundError, PermissionError) as error:
+        raise unreadable(pid, "memory maps", error) from None
     return parse_maps(text)
 
 
